@@ -1,0 +1,197 @@
+// Package client is the Go API to a cairn cluster that a mount (or any
+// program) uses. It sends namespace operations to the metaserver, cuts
+// written data into blocks that it hashes and uploads to the chunkservers
+// chosen by placement, commits the resulting extents on flush, and reads
+// blocks back (verifying each against its hash) through a memory cache.
+//
+// Consistency: a mount sees its own writes at once; other mounts see them
+// after the writer's Flush (close) and their own next Open, which is the
+// close-to-open contract. Flush returns only when every block is on disk
+// on R chunkservers and the layout is synced in the metaserver.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/cluster"
+	"github.com/cairn-fs/cairn/internal/pki"
+	"github.com/cairn-fs/cairn/internal/rpc"
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// Config configures a client. Zero values mean the defaults noted.
+type Config struct {
+	Meta        string        // metaserver address; required
+	CA          *pki.CA       // cluster CA; required
+	CacheBytes  int64         // block cache size; 256 MiB if zero
+	MaxInflight int           // blocks uploading at once; 8 if zero
+	Readahead   int           // blocks prefetched ahead of a sequential reader; 4 if zero
+	Timeout     time.Duration // how long to retry an unreachable metaserver; 60s if zero
+	Log         *slog.Logger  // slog.Default() if nil
+}
+
+// Client talks to one cluster.
+type Client struct {
+	cfg     Config
+	rpc     *rpc.Client
+	cache   *blockCache
+	fetches singleflight
+	upload  chan struct{} // semaphore: one token per block in flight
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		cmap     cluster.Map
+		replicas int
+		files    map[uint64]*File // open files by inode
+	}
+}
+
+// New connects to the metaserver and fetches the cluster map.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Meta == "" || cfg.CA == nil {
+		return nil, errors.New("client: Meta and CA are required")
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = 256 << 20
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 8
+	}
+	if cfg.Readahead <= 0 {
+		cfg.Readahead = 4
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	tlsConf, err := cfg.CA.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:    cfg,
+		rpc:    rpc.NewClient(tlsConf),
+		cache:  newBlockCache(cfg.CacheBytes),
+		upload: make(chan struct{}, cfg.MaxInflight),
+		stop:   make(chan struct{}),
+	}
+	c.mu.files = make(map[uint64]*File)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.refreshMap(ctx); err != nil {
+		c.rpc.Close()
+		return nil, fmt.Errorf("cannot reach metaserver %s: %w", cfg.Meta, err)
+	}
+	c.wg.Add(1)
+	go c.mapLoop()
+	return c, nil
+}
+
+// Close releases connections. Callers flush open files first.
+func (c *Client) Close() {
+	close(c.stop)
+	c.wg.Wait()
+	c.rpc.Close()
+}
+
+// meta calls the metaserver, retrying while it is unreachable for up to
+// cfg.Timeout (a metaserver restart), then failing with ErrUnavailable.
+func (c *Client) meta(ctx context.Context, m wire.Method, req, resp wire.Message) error {
+	deadline := time.Now().Add(c.cfg.Timeout)
+	wait := 50 * time.Millisecond
+	for {
+		err := c.rpc.Call(ctx, c.cfg.Meta, m, req, resp)
+		if !rpc.IsConnError(err) {
+			return err
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return wire.Errorf(wire.CodeUnavailable, "metaserver %s: %v", c.cfg.Meta, err)
+		}
+		c.cfg.Log.Warn("metaserver unreachable; retrying", "meta", c.cfg.Meta, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
+}
+
+func (c *Client) refreshMap(ctx context.Context) error {
+	var resp wire.MapResp
+	if err := c.rpc.Call(ctx, c.cfg.Meta, wire.MMap, &wire.Empty{}, &resp); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.mu.cmap, c.mu.replicas = resp.Map, int(resp.Replicas)
+	c.mu.Unlock()
+	return nil
+}
+
+// mapLoop keeps the cluster map fresh so placement follows membership.
+func (c *Client) mapLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := c.refreshMap(ctx); err != nil {
+				c.cfg.Log.Debug("refresh cluster map", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// clusterMap returns the current map and replication factor.
+func (c *Client) clusterMap() (cluster.Map, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.cmap, c.mu.replicas
+}
+
+// singleflight makes concurrent fetches of one key share one call.
+type singleflight struct {
+	mu    sync.Mutex
+	calls map[any]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	val  []byte
+	err  error
+}
+
+func (g *singleflight) do(key any, fn func() ([]byte, error)) ([]byte, error) {
+	g.mu.Lock()
+	if g.calls == nil {
+		g.calls = make(map[any]*flight)
+	}
+	if f, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		<-f.done
+		return f.val, f.err
+	}
+	f := &flight{done: make(chan struct{})}
+	g.calls[key] = f
+	g.mu.Unlock()
+	f.val, f.err = fn()
+	g.mu.Lock()
+	delete(g.calls, key)
+	g.mu.Unlock()
+	close(f.done)
+	return f.val, f.err
+}

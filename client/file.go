@@ -1,0 +1,315 @@
+package client
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/block"
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// File is the state one mount keeps for an open regular file, shared by
+// every handle on it: the committed layout as last fetched, and the
+// writes not yet committed, in order. Reads overlay the uncommitted
+// writes on the layout, so the mount sees its own writes at once.
+type File struct {
+	c   *Client
+	ino uint64
+
+	flushMu sync.Mutex // serializes Flush, so commits go out in write order
+
+	mu struct {
+		sync.Mutex
+		refs     int
+		layout   *wire.ExtentsResp // committed layout; nil: fetch before reading
+		dirtyEnd uint64            // end of the furthest uncommitted write
+		size     uint64            // size as this mount sees it, valid when layout != nil or dirty
+		mtime    int64             // time of the last uncommitted write; 0 if none
+		buf      []byte            // the block being filled, not yet sealed
+		bufOff   uint64            // file offset of buf[0]
+		pending  []*pendingBlock   // sealed blocks, uploading or uploaded, not yet committed
+		lastRead int               // index of the extent the last read ended in, for readahead
+	}
+}
+
+// pendingBlock is a sealed write: its bytes stay in memory until the
+// extent that names them is committed.
+type pendingBlock struct {
+	off  uint64
+	data []byte
+	id   block.ID
+	done chan struct{} // closed when the upload finished; err says how
+	err  error
+}
+
+func (p *pendingBlock) end() uint64 { return p.off + uint64(len(p.data)) }
+
+// Open returns the mount's state for inode ino, taking a reference that
+// Release drops. Opening drops the cached layout, so data another mount
+// committed before this open is seen (close-to-open).
+func (c *Client) Open(ino uint64) *File {
+	c.mu.Lock()
+	f := c.mu.files[ino]
+	if f == nil {
+		f = &File{c: c, ino: ino}
+		c.mu.files[ino] = f
+	}
+	c.mu.Unlock()
+	f.mu.Lock()
+	f.mu.refs++
+	if !f.dirtyLocked() {
+		f.mu.layout = nil
+	}
+	f.mu.Unlock()
+	return f
+}
+
+// Release drops a reference taken by Open. The caller has flushed.
+func (f *File) Release() {
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mu.refs--
+	if f.mu.refs == 0 && !f.dirtyLocked() {
+		delete(f.c.mu.files, f.ino)
+	}
+}
+
+func (f *File) dirtyLocked() bool { return len(f.mu.buf) > 0 || len(f.mu.pending) > 0 }
+
+// openFile returns the open File for ino, if any.
+func (c *Client) openFile(ino uint64) *File {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.files[ino]
+}
+
+// Write buffers data at off. Full blocks are sealed and uploaded in the
+// background while the caller keeps writing; at most MaxInflight blocks
+// are in flight, which bounds the memory a writer pins.
+func (f *File) Write(off uint64, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	end := off + uint64(len(data))
+	for len(data) > 0 {
+		b := &f.mu.buf
+		if len(*b) == 0 || off < f.mu.bufOff || off > f.mu.bufOff+uint64(len(*b)) || off >= f.mu.bufOff+block.MaxSize {
+			// Not a continuation of (or overwrite inside) the open block.
+			f.sealLocked()
+			f.mu.bufOff = off
+		}
+		start := off - f.mu.bufOff
+		n := min(uint64(len(data)), block.MaxSize-start)
+		if grow := int(start+n) - len(*b); grow > 0 {
+			*b = slices.Grow(*b, grow)[:start+n]
+		}
+		copy((*b)[start:], data[:n])
+		off += n
+		data = data[n:]
+		if len(*b) == block.MaxSize {
+			f.sealLocked()
+		}
+	}
+	f.mu.dirtyEnd = max(f.mu.dirtyEnd, end)
+	f.mu.size = max(f.mu.size, end)
+	f.mu.mtime = time.Now().UnixNano()
+}
+
+// sealLocked turns the open buffer into a pending block and starts its
+// upload, waiting for an upload slot if MaxInflight are already going.
+func (f *File) sealLocked() {
+	if len(f.mu.buf) == 0 {
+		return
+	}
+	p := &pendingBlock{off: f.mu.bufOff, data: f.mu.buf, done: make(chan struct{})}
+	f.mu.buf = nil
+	f.mu.pending = append(f.mu.pending, p)
+	f.c.upload <- struct{}{}
+	go func() {
+		defer func() { <-f.c.upload }()
+		p.id = block.Sum(p.data)
+		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
+		defer cancel()
+		p.err = f.c.putBlock(ctx, p.id, p.data)
+		if p.err == nil {
+			f.c.cache.add(p.id, p.data)
+		}
+		close(p.done)
+	}()
+}
+
+// Flush makes every write so far durable and visible to other mounts:
+// it waits for the uploads and commits their extents in one synced
+// metaserver transaction.
+func (f *File) Flush(ctx context.Context) error {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	f.mu.Lock()
+	f.sealLocked()
+	batch := f.mu.pending
+	mtime := f.mu.mtime
+	f.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	var firstErr error
+	extents := make([]wire.Extent, 0, len(batch))
+	for _, p := range batch {
+		<-p.done
+		if p.err != nil && firstErr == nil {
+			firstErr = p.err
+		}
+		extents = append(extents, wire.Extent{Off: p.off, Len: uint32(len(p.data)), Block: p.id, BlockLen: uint32(len(p.data))})
+	}
+	if firstErr == nil {
+		var resp wire.AttrResp
+		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: extents, Mtime: mtime}, &resp)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The batch is done with, committed or failed: a failed write is
+	// reported here, to the flush (close/fsync) that asked for it, and
+	// not kept to fail every later flush too.
+	f.mu.pending = f.mu.pending[len(batch):]
+	f.mu.layout = nil
+	if !f.dirtyLocked() {
+		f.mu.dirtyEnd, f.mu.mtime = 0, 0
+	}
+	return firstErr
+}
+
+// Dirty reports the size and mtime this mount's uncommitted writes give
+// the file; ok is false when there are none.
+func (f *File) Dirty() (size uint64, mtime int64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dirtyLocked() {
+		return 0, 0, false
+	}
+	return f.mu.size, f.mu.mtime, true
+}
+
+// loadLayout fetches the committed layout if it is not cached.
+func (f *File) loadLayout(ctx context.Context) error {
+	f.mu.Lock()
+	have := f.mu.layout != nil
+	f.mu.Unlock()
+	if have {
+		return nil
+	}
+	var resp wire.ExtentsResp
+	if err := f.c.meta(ctx, wire.MExtents, &wire.InoReq{Ino: f.ino}, &resp); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.mu.layout = &resp
+	f.mu.size = max(resp.Size, f.mu.dirtyEnd)
+	f.mu.Unlock()
+	return nil
+}
+
+// Read fills buf from off and returns how many bytes it read (short only
+// at the end of the file).
+func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
+	if err := f.loadLayout(ctx); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	layout := f.mu.layout
+	size := f.mu.size
+	pending := slices.Clone(f.mu.pending)
+	if layout == nil { // a flush raced with us; overlay nothing stale
+		f.mu.Unlock()
+		return f.Read(ctx, off, buf)
+	}
+	if off >= size {
+		f.mu.Unlock()
+		return 0, nil
+	}
+	buf = buf[:min(uint64(len(buf)), size-off)]
+	end := off + uint64(len(buf))
+	var open []byte
+	if len(f.mu.buf) > 0 && f.mu.bufOff < end && f.mu.bufOff+uint64(len(f.mu.buf)) > off {
+		open = slices.Clone(f.mu.buf)
+	}
+	openOff := f.mu.bufOff
+	f.mu.Unlock()
+
+	clear(buf)
+	exts := layout.Extents
+	i := sort.Search(len(exts), func(i int) bool { return exts[i].End() > off })
+	last := i
+	for ; i < len(exts) && exts[i].Off < end; i++ {
+		e := exts[i]
+		data, err := f.c.getBlock(ctx, e.Block)
+		if err != nil {
+			return 0, err
+		}
+		if uint64(len(data)) < uint64(e.BlockOff)+uint64(e.Len) {
+			return 0, wire.Errorf(wire.CodeCorrupt, "block %s shorter than its extent", e.Block.Short())
+		}
+		overlay(buf, off, data[e.BlockOff:e.BlockOff+e.Len], e.Off)
+		last = i
+	}
+	for _, p := range pending {
+		overlay(buf, off, p.data, p.off)
+	}
+	if open != nil {
+		overlay(buf, off, open, openOff)
+	}
+	f.readahead(exts, last)
+	return len(buf), nil
+}
+
+// overlay copies the part of src (which starts at file offset srcOff)
+// that falls inside dst (which starts at dstOff).
+func overlay(dst []byte, dstOff uint64, src []byte, srcOff uint64) {
+	lo := max(dstOff, srcOff)
+	hi := min(dstOff+uint64(len(dst)), srcOff+uint64(len(src)))
+	if lo < hi {
+		copy(dst[lo-dstOff:hi-dstOff], src[lo-srcOff:hi-srcOff])
+	}
+}
+
+// readahead starts fetching the blocks after extent i when the reader
+// moved forward, so a sequential reader finds them in the cache.
+func (f *File) readahead(exts []wire.Extent, i int) {
+	f.mu.Lock()
+	prev := f.mu.lastRead
+	f.mu.lastRead = i
+	f.mu.Unlock()
+	if i < prev || i >= len(exts) {
+		return
+	}
+	for j := i + 1; j < len(exts) && j <= i+f.c.cfg.Readahead; j++ {
+		id := exts[j].Block
+		if _, ok := f.c.cache.get(id); ok {
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
+			defer cancel()
+			f.c.getBlock(ctx, id)
+		}()
+	}
+}
+
+// Truncate sets the file's size, after committing pending writes so that
+// they land before the cut.
+func (f *File) Truncate(ctx context.Context, size uint64) (wire.Attr, error) {
+	if err := f.Flush(ctx); err != nil {
+		return wire.Attr{}, err
+	}
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	var resp wire.AttrResp
+	err := f.c.meta(ctx, wire.MSetAttr, &wire.SetAttrReq{Ino: f.ino, Valid: wire.SetSize, Size: size}, &resp)
+	f.mu.Lock()
+	f.mu.layout = nil
+	f.mu.Unlock()
+	return resp.Attr, err
+}

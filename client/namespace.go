@@ -1,0 +1,115 @@
+package client
+
+import (
+	"context"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// The namespace operations are thin calls to the metaserver; each is one
+// transaction there.
+
+func (c *Client) attrCall(ctx context.Context, m wire.Method, req wire.Message) (wire.Attr, error) {
+	var resp wire.AttrResp
+	err := c.meta(ctx, m, req, &resp)
+	if err == nil {
+		c.overlayDirty(&resp.Attr)
+	}
+	return resp.Attr, err
+}
+
+// overlayDirty shows this mount's uncommitted writes in attr.
+func (c *Client) overlayDirty(attr *wire.Attr) {
+	if f := c.openFile(attr.Ino); f != nil {
+		if size, mtime, ok := f.Dirty(); ok {
+			attr.Size = max(attr.Size, size)
+			attr.Mtime = max(attr.Mtime, mtime)
+			attr.Ctime = max(attr.Ctime, mtime)
+		}
+	}
+}
+
+func (c *Client) Lookup(ctx context.Context, parent uint64, name string) (wire.Attr, error) {
+	return c.attrCall(ctx, wire.MLookup, &wire.LookupReq{Parent: parent, Name: name})
+}
+
+func (c *Client) GetAttr(ctx context.Context, ino uint64) (wire.Attr, error) {
+	return c.attrCall(ctx, wire.MGetAttr, &wire.InoReq{Ino: ino})
+}
+
+// SetAttr changes attributes; a size change goes through the open file,
+// if any, so that pending writes land first.
+func (c *Client) SetAttr(ctx context.Context, req *wire.SetAttrReq) (wire.Attr, error) {
+	if req.Valid&wire.SetSize != 0 {
+		f := c.Open(req.Ino)
+		attr, err := f.Truncate(ctx, req.Size)
+		f.Release()
+		if err != nil {
+			return attr, err
+		}
+		if req.Valid &^= wire.SetSize; req.Valid == 0 {
+			return attr, nil
+		}
+	}
+	return c.attrCall(ctx, wire.MSetAttr, req)
+}
+
+func (c *Client) Make(ctx context.Context, req *wire.MakeReq) (wire.Attr, error) {
+	return c.attrCall(ctx, wire.MMake, req)
+}
+
+func (c *Client) Link(ctx context.Context, ino, parent uint64, name string) (wire.Attr, error) {
+	return c.attrCall(ctx, wire.MLink, &wire.LinkReq{Ino: ino, Parent: parent, Name: name})
+}
+
+func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir bool) error {
+	return c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir}, &wire.Empty{})
+}
+
+func (c *Client) Rename(ctx context.Context, req *wire.RenameReq) error {
+	return c.meta(ctx, wire.MRename, req, &wire.Empty{})
+}
+
+// ReadDir returns up to limit entries of directory ino after the name after.
+func (c *Client) ReadDir(ctx context.Context, ino uint64, after string, limit int) (wire.ReadDirResp, error) {
+	var resp wire.ReadDirResp
+	err := c.meta(ctx, wire.MReadDir, &wire.ReadDirReq{Ino: ino, After: after, Limit: uint32(limit)}, &resp)
+	for i := range resp.Entries {
+		c.overlayDirty(&resp.Entries[i].Attr)
+	}
+	return resp, err
+}
+
+func (c *Client) Readlink(ctx context.Context, ino uint64) (string, error) {
+	var resp wire.ReadlinkResp
+	err := c.meta(ctx, wire.MReadlink, &wire.InoReq{Ino: ino}, &resp)
+	return resp.Target, err
+}
+
+func (c *Client) StatFS(ctx context.Context) (wire.StatFSResp, error) {
+	var resp wire.StatFSResp
+	err := c.meta(ctx, wire.MStatFS, &wire.Empty{}, &resp)
+	return resp, err
+}
+
+// SyncMeta makes every namespace change so far durable.
+func (c *Client) SyncMeta(ctx context.Context) error {
+	return c.meta(ctx, wire.MSync, &wire.Empty{}, &wire.Empty{})
+}
+
+// FlushAll flushes every open file; a mount calls it before unmounting.
+func (c *Client) FlushAll(ctx context.Context) error {
+	c.mu.Lock()
+	files := make([]*File, 0, len(c.mu.files))
+	for _, f := range c.mu.files {
+		files = append(files, f)
+	}
+	c.mu.Unlock()
+	var first error
+	for _, f := range files {
+		if err := f.Flush(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

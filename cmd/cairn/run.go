@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cairn-fs/cairn/chunkserver"
+	"github.com/cairn-fs/cairn/client"
+	"github.com/cairn-fs/cairn/fs"
+	"github.com/cairn-fs/cairn/internal/pki"
+	"github.com/cairn-fs/cairn/internal/rpc"
+	"github.com/cairn-fs/cairn/internal/wire"
+	"github.com/cairn-fs/cairn/metaserver"
+)
+
+// caFile is the name of the cluster CA inside a metaserver's (or up's)
+// data directory.
+const caFile = "cluster.pem"
+
+// defaultMetaAddr is where "up" and "meta" listen, and where the other
+// commands look, unless told otherwise.
+const defaultMetaAddr = "127.0.0.1:7420"
+
+func upCmd(fl *flag.FlagSet) func([]string) error {
+	replicas := fl.Int("replicas", 3, "copies of each block")
+	chunks := fl.Int("chunkservers", 3, "number of chunkservers to run")
+	metaAddr := fl.String("meta-addr", defaultMetaAddr, "UDP address the metaserver listens on (port 0 picks a free one)")
+	debug := fl.Bool("debug", false, "log every FUSE request")
+	return func(args []string) error {
+		if err := wantArgs(args, "DATA_DIR", "MOUNTPOINT"); err != nil {
+			return err
+		}
+		if *replicas < 1 || *chunks < 1 {
+			return usageError{"--replicas and --chunkservers must be at least 1"}
+		}
+		dataDir, mnt := args[0], args[1]
+		if err := fs.CheckMountpoint(mnt); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		log := newLogger(*debug)
+		ca, created, err := pki.LoadOrCreate(filepath.Join(dataDir, caFile))
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("created cluster CA", "file", filepath.Join(dataDir, caFile))
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+
+		var closers closeStack
+		defer closers.closeAll(log)
+		meta, err := metaserver.Start(metaserver.Config{
+			Dir: filepath.Join(dataDir, "meta"), Addr: *metaAddr, CA: ca, Replicas: *replicas, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		closers.push("metaserver", meta.Close)
+		for i := 1; i <= *chunks; i++ {
+			cs, err := chunkserver.Start(ctx, chunkserver.Config{
+				Dir: filepath.Join(dataDir, fmt.Sprintf("chunk%d", i)), Meta: meta.Addr(), CA: ca, Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			closers.push("chunkserver "+cs.Addr(), cs.Close)
+		}
+		return serveMount(ctx, &closers, client.Config{Meta: meta.Addr(), CA: ca, Log: log}, mnt, *debug, log,
+			fmt.Sprintf("cairn: cluster in %s (metaserver %s, %d chunkservers, %d replicas)", dataDir, meta.Addr(), *chunks, *replicas))
+	}
+}
+
+// serveMount mounts the cluster at mnt and serves until a signal or an
+// outside unmount, then flushes and unmounts.
+func serveMount(ctx context.Context, closers *closeStack, cfg client.Config, mnt string, debug bool, log *slog.Logger, banner string) error {
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	closers.push("client", func() error { c.Close(); return nil })
+	m, err := fs.New(c, mnt, fs.Options{Debug: debug, Log: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%s\ncairn: mounted at %s; press Ctrl-C to unmount and stop\n", banner, m.Dir())
+	unmounted := make(chan struct{})
+	go func() { m.Wait(); close(unmounted) }()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintf(os.Stderr, "cairn: flushing and unmounting %s\n", m.Dir())
+		closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := m.Close(closeCtx); err != nil {
+			return err
+		}
+	case <-unmounted:
+		fmt.Fprintf(os.Stderr, "cairn: %s was unmounted\n", m.Dir())
+	}
+	return nil
+}
+
+func metaCmd(fl *flag.FlagSet) func([]string) error {
+	dataDir := fl.String("data", "", "data directory (required); the cluster CA is created here on first start")
+	listen := fl.String("listen", defaultMetaAddr, "UDP address to listen on")
+	replicas := fl.Int("replicas", 3, "copies of each block")
+	downAfter := fl.Duration("down-after", 15*time.Second, "silence after which a chunkserver is marked down")
+	return func(args []string) error {
+		if err := wantArgs(args); err != nil {
+			return err
+		}
+		if *dataDir == "" {
+			return usageError{"--data is required"}
+		}
+		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		log := newLogger(false)
+		caPath := filepath.Join(*dataDir, caFile)
+		ca, _, err := pki.LoadOrCreate(caPath)
+		if err != nil {
+			return err
+		}
+		s, err := metaserver.Start(metaserver.Config{Dir: *dataDir, Addr: *listen, CA: ca, Replicas: *replicas, DownAfter: *downAfter, Log: log})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "cairn: metaserver listening on %s (cluster %s)\ncairn: give every chunkserver and mount the CA file %s (--ca)\n", s.Addr(), ca.ClusterID(), caPath)
+		waitSignal()
+		return s.Close()
+	}
+}
+
+func chunkCmd(fl *flag.FlagSet) func([]string) error {
+	dataDir := fl.String("data", "", "data directory for blocks (required)")
+	listen := fl.String("listen", "127.0.0.1:0", "UDP address to listen on")
+	advertise := fl.String("advertise", "", "address others reach this chunkserver at (default: the listen address)")
+	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
+	caPath := fl.String("ca", "", "cluster CA file made by the metaserver (required)")
+	weight := fl.Uint64("weight", 0, "placement weight (default: the disk's size)")
+	return func(args []string) error {
+		if err := wantArgs(args); err != nil {
+			return err
+		}
+		if *dataDir == "" || *caPath == "" {
+			return usageError{"--data and --ca are required"}
+		}
+		ca, err := pki.Load(*caPath)
+		if err != nil {
+			return err
+		}
+		log := newLogger(false)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		s, err := chunkserver.Start(ctx, chunkserver.Config{
+			Dir: *dataDir, Addr: *listen, Advertise: *advertise, Meta: *meta, CA: ca, Weight: *weight, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "cairn: chunkserver %s listening on %s, registered with %s\n", s.ID(), s.Addr(), *meta)
+		<-ctx.Done()
+		return s.Close()
+	}
+}
+
+func mountCmd(fl *flag.FlagSet) func([]string) error {
+	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
+	caPath := fl.String("ca", "", "cluster CA file made by the metaserver (required)")
+	cacheMB := fl.Int("cache-mb", 256, "block cache size in MiB")
+	timeout := fl.Duration("timeout", 60*time.Second, "how long to retry an unreachable metaserver before failing a call")
+	debug := fl.Bool("debug", false, "log every FUSE request")
+	return func(args []string) error {
+		if err := wantArgs(args, "MOUNTPOINT"); err != nil {
+			return err
+		}
+		if *caPath == "" {
+			return usageError{"--ca is required"}
+		}
+		if err := fs.CheckMountpoint(args[0]); err != nil {
+			return err
+		}
+		ca, err := pki.Load(*caPath)
+		if err != nil {
+			return err
+		}
+		log := newLogger(*debug)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		var closers closeStack
+		defer closers.closeAll(log)
+		cfg := client.Config{Meta: *meta, CA: ca, CacheBytes: int64(*cacheMB) << 20, Timeout: *timeout, Log: log}
+		return serveMount(ctx, &closers, cfg, args[0], *debug, log, "cairn: cluster at "+*meta)
+	}
+}
+
+func statusCmd(fl *flag.FlagSet) func([]string) error {
+	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
+	caPath := fl.String("ca", "", "cluster CA file (required; for 'cairn up DATA_DIR' it is DATA_DIR/"+caFile+")")
+	return func(args []string) error {
+		if err := wantArgs(args); err != nil {
+			return err
+		}
+		if *caPath == "" {
+			return usageError{"--ca is required"}
+		}
+		ca, err := pki.Load(*caPath)
+		if err != nil {
+			return err
+		}
+		tlsConf, err := ca.TLSConfig()
+		if err != nil {
+			return err
+		}
+		rc := rpc.NewClient(tlsConf)
+		defer rc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var m wire.MapResp
+		if err := rc.Call(ctx, *meta, wire.MMap, &wire.Empty{}, &m); err != nil {
+			return fmt.Errorf("metaserver %s: %w", *meta, err)
+		}
+		var st wire.StatFSResp
+		if err := rc.Call(ctx, *meta, wire.MStatFS, &wire.Empty{}, &st); err != nil {
+			return fmt.Errorf("metaserver %s: %w", *meta, err)
+		}
+		fmt.Printf("cluster %s  metaserver %s  epoch %d  replicas %d\n", ca.ClusterID(), *meta, m.Map.Epoch, m.Replicas)
+		fmt.Printf("capacity %s usable, %s free, %d inodes\n\n", bytesIEC(st.Total), bytesIEC(st.Free), st.Inodes)
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CHUNKSERVER\tADDRESS\tSTATE\tUSED\tTOTAL\tWEIGHT")
+		for _, n := range m.Map.Nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", n.ID, n.Addr, n.State, bytesIEC(n.Used), bytesIEC(n.Total), n.Weight)
+		}
+		return tw.Flush()
+	}
+}
+
+func bytesIEC(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func waitSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	<-ch
+	signal.Stop(ch)
+}
+
+// closeStack closes what was started, in reverse order.
+type closeStack []struct {
+	name string
+	fn   func() error
+}
+
+func (s *closeStack) push(name string, fn func() error) {
+	*s = append(*s, struct {
+		name string
+		fn   func() error
+	}{name, fn})
+}
+
+func (s *closeStack) closeAll(log *slog.Logger) {
+	for i := len(*s) - 1; i >= 0; i-- {
+		if err := (*s)[i].fn(); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("stop "+(*s)[i].name, "err", strings.TrimSpace(err.Error()))
+		}
+	}
+	*s = nil
+}

@@ -1,0 +1,102 @@
+package fs
+
+import (
+	"errors"
+	"syscall"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+func (f *FS) addFile(h *fileHandle) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mu.next++
+	f.mu.files[f.mu.next] = h
+	return f.mu.next
+}
+
+func (f *FS) file(fh uint64) *fileHandle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.files[fh]
+}
+
+func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	a, err := f.c.Make(ctx(), &wire.MakeReq{
+		Parent: in.NodeId, Name: name, Mode: syscall.S_IFREG | in.Mode&0o7777, Uid: in.Uid, Gid: in.Gid,
+	})
+	if err != nil && in.Flags&syscall.O_EXCL == 0 && isExist(err) {
+		// Another mount created it since the kernel looked: open that one.
+		if a, err = f.c.Lookup(ctx(), in.NodeId, name); err == nil && in.Flags&syscall.O_TRUNC != 0 {
+			a, err = f.c.SetAttr(ctx(), &wire.SetAttrReq{Ino: a.Ino, Valid: wire.SetSize})
+		}
+	}
+	if err != nil {
+		return f.toStatus("create", err)
+	}
+	f.fillEntry(&a, &out.EntryOut)
+	out.OpenOut.Fh = f.addFile(&fileHandle{f: f.c.Open(a.Ino), flags: in.Flags})
+	return fuse.OK
+}
+
+func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	out.Fh = f.addFile(&fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags})
+	return fuse.OK
+}
+
+func (f *FS) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	h := f.file(in.Fh)
+	if h == nil {
+		return nil, fuse.EBADF
+	}
+	n, err := h.f.Read(ctx(), in.Offset, buf[:in.Size])
+	if err != nil {
+		return nil, f.toStatus("read", err)
+	}
+	return fuse.ReadResultData(buf[:n]), fuse.OK
+}
+
+func (f *FS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
+	h := f.file(in.Fh)
+	if h == nil {
+		return 0, fuse.EBADF
+	}
+	h.f.Write(in.Offset, data)
+	return uint32(len(data)), fuse.OK
+}
+
+// Flush runs at every close(2) of a descriptor: the data is durable and
+// visible to other mounts when close returns.
+func (f *FS) Flush(_ <-chan struct{}, in *fuse.FlushIn) fuse.Status {
+	return f.sync("flush", in.Fh)
+}
+
+func (f *FS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	return f.sync("fsync", in.Fh)
+}
+
+func (f *FS) sync(op string, fh uint64) fuse.Status {
+	h := f.file(fh)
+	if h == nil {
+		return fuse.EBADF
+	}
+	return f.toStatus(op, h.f.Flush(ctx()))
+}
+
+func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
+	f.mu.Lock()
+	h := f.mu.files[in.Fh]
+	delete(f.mu.files, in.Fh)
+	f.mu.Unlock()
+	if h == nil {
+		return
+	}
+	// Writes through a mapping can arrive after the last flush.
+	if err := h.f.Flush(ctx()); err != nil {
+		f.log.Error("flush at release failed", "err", err)
+	}
+	h.f.Release()
+}
+
+func isExist(err error) bool { return errors.Is(err, wire.ErrExists) }

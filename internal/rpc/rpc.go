@@ -1,0 +1,81 @@
+// Package rpc carries wire messages over QUIC: one connection per peer,
+// one stream per call. A call writes a request frame and closes its side
+// of the stream; the server answers with one response frame.
+//
+//	request:  method uint16 | length uint32 | body
+//	response: status uint8  | length uint32 | body (a wire.ErrorMessage if status is 1)
+//
+// Frames larger than wire.MaxMessage are refused before they are read.
+package rpc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+	"github.com/quic-go/quic-go"
+)
+
+func quicConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:           5 * time.Second,
+		MaxIdleTimeout:                 30 * time.Second,
+		KeepAlivePeriod:                10 * time.Second,
+		MaxIncomingStreams:             4096,
+		InitialStreamReceiveWindow:     1 << 20,
+		MaxStreamReceiveWindow:         16 << 20,
+		InitialConnectionReceiveWindow: 4 << 20,
+		MaxConnectionReceiveWindow:     64 << 20,
+	}
+}
+
+const (
+	statusOK  = 0
+	statusErr = 1
+)
+
+func writeFrame(w io.Writer, head []byte, body []byte) error {
+	head = binary.BigEndian.AppendUint32(head, uint32(len(body)))
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// readFrame reads a frame whose header is hlen bytes (the first hlen-4
+// are returned as kind) followed by a body.
+func readFrame(r io.Reader, hlen int) (kind []byte, body []byte, err error) {
+	head := make([]byte, hlen)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return nil, nil, err
+	}
+	n := binary.BigEndian.Uint32(head[hlen-4:])
+	if n > wire.MaxMessage {
+		return nil, nil, wire.Errorf(wire.CodeMalformed, "frame of %d bytes exceeds the %d byte limit", n, wire.MaxMessage)
+	}
+	body = make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, nil, fmt.Errorf("short frame: %w", err)
+	}
+	return head[:hlen-4], body, nil
+}
+
+// IsConnError reports whether err means the peer could not be reached or
+// the connection broke, as opposed to the peer answering with an error.
+func IsConnError(err error) bool {
+	var we *wire.Error
+	return err != nil && !errors.As(err, &we)
+}
+
+// withDeadline bounds a call by d unless ctx already has a deadline.
+func withDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}

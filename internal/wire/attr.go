@@ -1,0 +1,43 @@
+package wire
+
+// Attr is an inode's attributes. Times are nanoseconds since the Unix epoch.
+type Attr struct {
+	Ino   uint64
+	Mode  uint32 // file type and permission bits, as in stat(2)
+	Uid   uint32
+	Gid   uint32
+	Nlink uint32
+	Rdev  uint32
+	Size  uint64
+	Atime int64
+	Mtime int64
+	Ctime int64
+}
+
+const attrSize = 8 + 5*4 + 8 + 3*8
+
+func (a *Attr) Append(b []byte) []byte {
+	b = AppendU64(b, a.Ino)
+	b = AppendU32(b, a.Mode)
+	b = AppendU32(b, a.Uid)
+	b = AppendU32(b, a.Gid)
+	b = AppendU32(b, a.Nlink)
+	b = AppendU32(b, a.Rdev)
+	b = AppendU64(b, a.Size)
+	b = AppendI64(b, a.Atime)
+	b = AppendI64(b, a.Mtime)
+	return AppendI64(b, a.Ctime)
+}
+
+func (a *Attr) Decode(r *Reader) {
+	a.Ino = r.U64()
+	a.Mode = r.U32()
+	a.Uid = r.U32()
+	a.Gid = r.U32()
+	a.Nlink = r.U32()
+	a.Rdev = r.U32()
+	a.Size = r.U64()
+	a.Atime = r.I64()
+	a.Mtime = r.I64()
+	a.Ctime = r.I64()
+}

@@ -1,0 +1,313 @@
+package wire
+
+import "github.com/cairn-fs/cairn/internal/cluster"
+
+// Empty is the body of requests and responses that carry nothing.
+type Empty struct{}
+
+func (*Empty) Append(b []byte) []byte { return b }
+func (*Empty) Decode(*Reader)         {}
+
+// InoReq names one inode.
+type InoReq struct{ Ino uint64 }
+
+func (m *InoReq) Append(b []byte) []byte { return AppendU64(b, m.Ino) }
+func (m *InoReq) Decode(r *Reader)       { m.Ino = r.U64() }
+
+// AttrResp returns one inode's attributes.
+type AttrResp struct{ Attr Attr }
+
+func (m *AttrResp) Append(b []byte) []byte { return m.Attr.Append(b) }
+func (m *AttrResp) Decode(r *Reader)       { m.Attr.Decode(r) }
+
+// LookupReq finds Name in directory Parent.
+type LookupReq struct {
+	Parent uint64
+	Name   string
+}
+
+func (m *LookupReq) Append(b []byte) []byte {
+	return AppendString(AppendU64(b, m.Parent), m.Name)
+}
+func (m *LookupReq) Decode(r *Reader) { m.Parent = r.U64(); m.Name = r.String() }
+
+// SetAttr flags say which fields of a SetAttrReq apply.
+const (
+	SetMode uint32 = 1 << iota
+	SetUid
+	SetGid
+	SetSize
+	SetAtime
+	SetMtime
+	SetAtimeNow
+	SetMtimeNow
+)
+
+// SetAttrReq changes the attributes named in Valid; ctime becomes now.
+type SetAttrReq struct {
+	Ino          uint64
+	Valid        uint32
+	Mode         uint32 // permission bits only; the type never changes
+	Uid, Gid     uint32
+	Size         uint64
+	Atime, Mtime int64
+}
+
+func (m *SetAttrReq) Append(b []byte) []byte {
+	b = AppendU64(b, m.Ino)
+	b = AppendU32(b, m.Valid)
+	b = AppendU32(b, m.Mode)
+	b = AppendU32(b, m.Uid)
+	b = AppendU32(b, m.Gid)
+	b = AppendU64(b, m.Size)
+	b = AppendI64(b, m.Atime)
+	return AppendI64(b, m.Mtime)
+}
+
+func (m *SetAttrReq) Decode(r *Reader) {
+	m.Ino = r.U64()
+	m.Valid = r.U32()
+	m.Mode = r.U32()
+	m.Uid = r.U32()
+	m.Gid = r.U32()
+	m.Size = r.U64()
+	m.Atime = r.I64()
+	m.Mtime = r.I64()
+}
+
+// MakeReq creates a file, directory, symlink or special file named Name
+// in Parent; it fails with CodeExists if the name is taken.
+type MakeReq struct {
+	Parent   uint64
+	Name     string
+	Mode     uint32 // type and permission bits
+	Uid, Gid uint32
+	Rdev     uint32
+	Target   string // symlink target
+}
+
+func (m *MakeReq) Append(b []byte) []byte {
+	b = AppendU64(b, m.Parent)
+	b = AppendString(b, m.Name)
+	b = AppendU32(b, m.Mode)
+	b = AppendU32(b, m.Uid)
+	b = AppendU32(b, m.Gid)
+	b = AppendU32(b, m.Rdev)
+	return AppendString(b, m.Target)
+}
+
+func (m *MakeReq) Decode(r *Reader) {
+	m.Parent = r.U64()
+	m.Name = r.String()
+	m.Mode = r.U32()
+	m.Uid = r.U32()
+	m.Gid = r.U32()
+	m.Rdev = r.U32()
+	m.Target = r.String()
+}
+
+// LinkReq adds the name Name in Parent for inode Ino.
+type LinkReq struct {
+	Ino, Parent uint64
+	Name        string
+}
+
+func (m *LinkReq) Append(b []byte) []byte {
+	return AppendString(AppendU64(AppendU64(b, m.Ino), m.Parent), m.Name)
+}
+func (m *LinkReq) Decode(r *Reader) { m.Ino = r.U64(); m.Parent = r.U64(); m.Name = r.String() }
+
+// RemoveReq unlinks a file (Dir false) or removes an empty directory.
+type RemoveReq struct {
+	Parent uint64
+	Name   string
+	Dir    bool
+}
+
+func (m *RemoveReq) Append(b []byte) []byte {
+	return AppendBool(AppendString(AppendU64(b, m.Parent), m.Name), m.Dir)
+}
+func (m *RemoveReq) Decode(r *Reader) { m.Parent = r.U64(); m.Name = r.String(); m.Dir = r.Bool() }
+
+// Rename flags, as renameat2(2).
+const (
+	RenameNoReplace uint32 = 1
+	RenameExchange  uint32 = 2
+)
+
+// RenameReq moves OldParent/OldName to NewParent/NewName atomically.
+type RenameReq struct {
+	OldParent uint64
+	OldName   string
+	NewParent uint64
+	NewName   string
+	Flags     uint32
+}
+
+func (m *RenameReq) Append(b []byte) []byte {
+	b = AppendU64(b, m.OldParent)
+	b = AppendString(b, m.OldName)
+	b = AppendU64(b, m.NewParent)
+	b = AppendString(b, m.NewName)
+	return AppendU32(b, m.Flags)
+}
+
+func (m *RenameReq) Decode(r *Reader) {
+	m.OldParent = r.U64()
+	m.OldName = r.String()
+	m.NewParent = r.U64()
+	m.NewName = r.String()
+	m.Flags = r.U32()
+}
+
+// ReadDirReq lists directory Ino in name order, starting after the name
+// After, returning at most Limit entries.
+type ReadDirReq struct {
+	Ino   uint64
+	After string
+	Limit uint32
+}
+
+func (m *ReadDirReq) Append(b []byte) []byte {
+	return AppendU32(AppendString(AppendU64(b, m.Ino), m.After), m.Limit)
+}
+func (m *ReadDirReq) Decode(r *Reader) { m.Ino = r.U64(); m.After = r.String(); m.Limit = r.U32() }
+
+// DirEntry is one name in a directory with its inode's attributes.
+type DirEntry struct {
+	Name string
+	Attr Attr
+}
+
+// ReadDirResp holds a page of entries; More says whether any follow.
+type ReadDirResp struct {
+	Entries []DirEntry
+	More    bool
+}
+
+func (m *ReadDirResp) Append(b []byte) []byte {
+	b = AppendU32(b, uint32(len(m.Entries)))
+	for i := range m.Entries {
+		b = AppendString(b, m.Entries[i].Name)
+		b = m.Entries[i].Attr.Append(b)
+	}
+	return AppendBool(b, m.More)
+}
+
+func (m *ReadDirResp) Decode(r *Reader) {
+	m.Entries = make([]DirEntry, r.Count(4+attrSize))
+	for i := range m.Entries {
+		m.Entries[i].Name = r.String()
+		m.Entries[i].Attr.Decode(r)
+	}
+	m.More = r.Bool()
+}
+
+// ReadlinkResp holds a symlink's target.
+type ReadlinkResp struct{ Target string }
+
+func (m *ReadlinkResp) Append(b []byte) []byte { return AppendString(b, m.Target) }
+func (m *ReadlinkResp) Decode(r *Reader)       { m.Target = r.String() }
+
+// CommitReq makes written data part of file Ino: the extents are applied
+// in order over the file's layout, the size grows to cover them, mtime
+// and ctime become Mtime. The metaserver syncs before it answers.
+type CommitReq struct {
+	Ino     uint64
+	Extents []Extent
+	Mtime   int64
+}
+
+func (m *CommitReq) Append(b []byte) []byte {
+	b = AppendU64(b, m.Ino)
+	b = appendExtents(b, m.Extents)
+	return AppendI64(b, m.Mtime)
+}
+
+func (m *CommitReq) Decode(r *Reader) {
+	m.Ino = r.U64()
+	m.Extents = readExtents(r)
+	m.Mtime = r.I64()
+}
+
+// ExtentsResp is a file's size and layout, extents in offset order.
+type ExtentsResp struct {
+	Size    uint64
+	Extents []Extent
+}
+
+func (m *ExtentsResp) Append(b []byte) []byte {
+	return appendExtents(AppendU64(b, m.Size), m.Extents)
+}
+func (m *ExtentsResp) Decode(r *Reader) { m.Size = r.U64(); m.Extents = readExtents(r) }
+
+// StatFSResp describes the filesystem's capacity. Bytes are usable bytes:
+// raw chunkserver capacity divided by the replication factor.
+type StatFSResp struct {
+	Total, Free uint64
+	Inodes      uint64
+	Replicas    uint32
+}
+
+func (m *StatFSResp) Append(b []byte) []byte {
+	b = AppendU64(b, m.Total)
+	b = AppendU64(b, m.Free)
+	b = AppendU64(b, m.Inodes)
+	return AppendU32(b, m.Replicas)
+}
+
+func (m *StatFSResp) Decode(r *Reader) {
+	m.Total = r.U64()
+	m.Free = r.U64()
+	m.Inodes = r.U64()
+	m.Replicas = r.U32()
+}
+
+// HeartbeatReq announces a chunkserver and its disk usage.
+type HeartbeatReq struct{ Node cluster.Node }
+
+func (m *HeartbeatReq) Append(b []byte) []byte { return appendNode(b, &m.Node) }
+func (m *HeartbeatReq) Decode(r *Reader)       { readNode(r, &m.Node) }
+
+// MapResp is the cluster map and the replication factor.
+type MapResp struct {
+	Map      cluster.Map
+	Replicas uint32
+}
+
+func (m *MapResp) Append(b []byte) []byte {
+	b = AppendU64(b, m.Map.Epoch)
+	b = AppendU32(b, m.Replicas)
+	b = AppendU32(b, uint32(len(m.Map.Nodes)))
+	for i := range m.Map.Nodes {
+		b = appendNode(b, &m.Map.Nodes[i])
+	}
+	return b
+}
+
+func (m *MapResp) Decode(r *Reader) {
+	m.Map.Epoch = r.U64()
+	m.Replicas = r.U32()
+	m.Map.Nodes = make([]cluster.Node, r.Count(4+4+8+1+8+8))
+	for i := range m.Map.Nodes {
+		readNode(r, &m.Map.Nodes[i])
+	}
+}
+
+func appendNode(b []byte, n *cluster.Node) []byte {
+	b = AppendString(b, n.ID)
+	b = AppendString(b, n.Addr)
+	b = AppendU64(b, n.Weight)
+	b = AppendU8(b, uint8(n.State))
+	b = AppendU64(b, n.Used)
+	return AppendU64(b, n.Total)
+}
+
+func readNode(r *Reader, n *cluster.Node) {
+	n.ID = r.String()
+	n.Addr = r.String()
+	n.Weight = r.U64()
+	n.State = cluster.State(r.U8())
+	n.Used = r.U64()
+	n.Total = r.U64()
+}

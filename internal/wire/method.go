@@ -1,0 +1,36 @@
+package wire
+
+// Method names a request. The request and response types of each method
+// are listed beside it.
+type Method uint16
+
+const (
+	_ Method = iota
+
+	// Metaserver methods.
+	MLookup    // LookupReq → AttrResp
+	MGetAttr   // InoReq → AttrResp
+	MSetAttr   // SetAttrReq → AttrResp
+	MMake      // MakeReq → AttrResp
+	MLink      // LinkReq → AttrResp
+	MRemove    // RemoveReq → Empty
+	MRename    // RenameReq → Empty
+	MReadDir   // ReadDirReq → ReadDirResp
+	MReadlink  // InoReq → ReadlinkResp
+	MCommit    // CommitReq → AttrResp
+	MExtents   // InoReq → ExtentsResp
+	MStatFS    // Empty → StatFSResp
+	MMap       // Empty → MapResp
+	MHeartbeat // HeartbeatReq → MapResp
+	MSync      // Empty → Empty: every namespace change so far is durable
+
+	// Chunkserver methods.
+	CPut // PutReq → Empty
+	CGet // BlockReq → GetResp
+	CHas // BlockReq → HasResp
+
+	methodEnd
+)
+
+// Valid reports whether m is a method this version knows.
+func (m Method) Valid() bool { return m > 0 && m < methodEnd }

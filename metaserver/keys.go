@@ -1,0 +1,60 @@
+package metaserver
+
+import (
+	"encoding/binary"
+
+	"github.com/cairn-fs/cairn/internal/block"
+)
+
+// The Badger key space. Every key starts with one byte naming its table;
+// integers are big-endian so that keys sort numerically.
+//
+//	I ino            → inode record
+//	D parent name    → dentry: child ino, child mode (for d_type)
+//	E ino off        → extent covering [off, off+len) of ino
+//	R block          → reference count and block length
+//	G when block     → a block whose count reached zero at time when;
+//	                   garbage once the grace period has passed
+//	N node-id        → a chunkserver's cluster map entry
+//	S name           → system values (inode allocator, epoch)
+const (
+	tInode   = 'I'
+	tDentry  = 'D'
+	tExtent  = 'E'
+	tRef     = 'R'
+	tGarbage = 'G'
+	tNode    = 'N'
+	tSystem  = 'S'
+)
+
+var (
+	keyInoLimit = []byte("Sino-limit") // inode numbers below it may be in use
+	keyEpoch    = []byte("Sepoch")
+	keyCluster  = []byte("Scluster-id")
+)
+
+func u64Key(t byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{t}, v)
+}
+
+func inodeKey(ino uint64) []byte { return u64Key(tInode, ino) }
+
+func dentryPrefix(parent uint64) []byte { return u64Key(tDentry, parent) }
+
+func dentryKey(parent uint64, name string) []byte {
+	return append(dentryPrefix(parent), name...)
+}
+
+func extentPrefix(ino uint64) []byte { return u64Key(tExtent, ino) }
+
+func extentKey(ino, off uint64) []byte {
+	return binary.BigEndian.AppendUint64(extentPrefix(ino), off)
+}
+
+func refKey(id block.ID) []byte { return append([]byte{tRef}, id[:]...) }
+
+func garbageKey(when int64, id block.ID) []byte {
+	return append(u64Key(tGarbage, uint64(when)), id[:]...)
+}
+
+func nodeKey(id string) []byte { return append([]byte{tNode}, id...) }

@@ -1,0 +1,171 @@
+package metaserver
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+
+	"github.com/cairn-fs/cairn/internal/block"
+	"github.com/cairn-fs/cairn/internal/wire"
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+func errorsIsNotFound(err error) bool { return errors.Is(err, wire.ErrNotFound) }
+
+// commit applies written extents, in order, over a file's layout; the
+// file grows to cover them and its mtime and ctime become mtime.
+func (s *store) commit(req *wire.CommitReq) (attr wire.Attr, err error) {
+	for i := range req.Extents {
+		if !req.Extents[i].Valid() {
+			return attr, wire.Errorf(wire.CodeInvalid, "extent %d lies outside its block", i)
+		}
+	}
+	err = s.update(func(tx *txn) error {
+		n, err := tx.getInode(req.Ino)
+		if err != nil {
+			return err
+		}
+		if !n.isReg() {
+			return wire.Errorf(wire.CodeInvalid, "write to inode %d: not a regular file", n.Ino)
+		}
+		for _, e := range req.Extents {
+			if err := tx.punch(n.Ino, e.Off, e.End()); err != nil {
+				return err
+			}
+			if err := tx.putExtent(n.Ino, e); err != nil {
+				return err
+			}
+			if err := tx.addRef(e.Block, e.BlockLen, 1); err != nil {
+				return err
+			}
+			n.Size = max(n.Size, e.End())
+		}
+		if req.Mtime != 0 {
+			n.Mtime, n.Ctime = req.Mtime, max(req.Mtime, n.Ctime)
+		}
+		attr = n.Attr
+		return tx.putInode(n)
+	})
+	return attr, err
+}
+
+func (tx *txn) putExtent(ino uint64, e wire.Extent) error {
+	return tx.put(extentKey(ino, e.Off), &extentRecord{Len: e.Len, Block: e.Block, BlockOff: e.BlockOff, BlockLen: e.BlockLen})
+}
+
+// extents calls fn for every extent of ino that may overlap [from, ∞), in
+// offset order, until fn returns false. An extent is never longer than a
+// block, so one that overlaps from starts at most block.MaxSize before it.
+func (tx *txn) extents(ino, from uint64, fn func(e wire.Extent) (bool, error)) error {
+	prefix := extentPrefix(ino)
+	it := tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	seek := uint64(0)
+	if from > block.MaxSize {
+		seek = from - block.MaxSize
+	}
+	for it.Seek(extentKey(ino, seek)); it.Valid(); it.Next() {
+		var rec extentRecord
+		if err := it.Item().Value(func(b []byte) error { return wire.Unmarshal(b, &rec) }); err != nil {
+			return err
+		}
+		e := wire.Extent{
+			Off: binary.BigEndian.Uint64(it.Item().Key()[len(prefix):]),
+			Len: rec.Len, Block: rec.Block, BlockOff: rec.BlockOff, BlockLen: rec.BlockLen,
+		}
+		if e.End() <= from {
+			continue
+		}
+		more, err := fn(e)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// punch removes [from, to) from ino's layout: extents inside it go, those
+// that straddle an edge are trimmed (and split in two if they straddle
+// both), and block reference counts follow.
+func (tx *txn) punch(ino, from, to uint64) error {
+	var cut []wire.Extent
+	err := tx.extents(ino, from, func(e wire.Extent) (bool, error) {
+		if e.Off >= to {
+			return false, nil
+		}
+		cut = append(cut, e)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range cut {
+		if err := tx.Delete(extentKey(ino, e.Off)); err != nil {
+			return err
+		}
+		refs := -1
+		if e.Off < from { // keep the head
+			head := e
+			head.Len = uint32(from - e.Off)
+			if err := tx.putExtent(ino, head); err != nil {
+				return err
+			}
+			refs++
+		}
+		if e.End() > to { // keep the tail
+			tail := e
+			tail.Off = to
+			tail.BlockOff += uint32(to - e.Off)
+			tail.Len = uint32(e.End() - to)
+			if err := tx.putExtent(ino, tail); err != nil {
+				return err
+			}
+			refs++
+		}
+		if refs != 0 {
+			if err := tx.addRef(e.Block, e.BlockLen, refs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addRef changes a block's reference count by delta. A block whose count
+// reaches zero is queued as garbage, stamped with the time, so that the
+// collector deletes it only after a grace period in which no in-flight
+// write can still commit a reference to it.
+func (tx *txn) addRef(id block.ID, blockLen uint32, delta int) error {
+	var r ref
+	if err := tx.get(refKey(id), &r); err != nil && !errorsIsNotFound(err) {
+		return err
+	}
+	next := int64(r.Count) + int64(delta)
+	if next < 0 || next > math.MaxInt64/2 {
+		return wire.Errorf(wire.CodeInternal, "block %s reference count would become %d", id.Short(), next)
+	}
+	if next == 0 {
+		if err := tx.Delete(refKey(id)); err != nil {
+			return err
+		}
+		return tx.Set(garbageKey(tx.now, id), nil)
+	}
+	r.Count, r.Len = uint64(next), blockLen
+	return tx.put(refKey(id), &r)
+}
+
+// layout returns a file's size and its extents in offset order.
+func (s *store) layout(ino uint64) (resp wire.ExtentsResp, err error) {
+	err = s.view(func(tx *txn) error {
+		n, err := tx.getInode(ino)
+		if err != nil {
+			return err
+		}
+		resp.Size = n.Size
+		return tx.extents(ino, 0, func(e wire.Extent) (bool, error) {
+			resp.Extents = append(resp.Extents, e)
+			return true, nil
+		})
+	})
+	return resp, err
+}

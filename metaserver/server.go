@@ -1,0 +1,202 @@
+// Package metaserver keeps cairn's namespace — inodes, directory entries,
+// symlinks, file layouts and block reference counts — in Badger, and the
+// cluster map of chunkservers. It serves clients and chunkservers over
+// QUIC. Every namespace operation is one Badger transaction; a write
+// commit is synced before it is acknowledged, everything else within the
+// group-commit interval (100 ms).
+package metaserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/pki"
+	"github.com/cairn-fs/cairn/internal/rpc"
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// Config configures a metaserver. Zero values mean the defaults noted.
+type Config struct {
+	Dir       string        // data directory; required
+	Addr      string        // UDP listen address; "127.0.0.1:0" if empty
+	CA        *pki.CA       // cluster CA; required
+	Replicas  int           // copies of each block; 3 if zero
+	DownAfter time.Duration // silence before a chunkserver is marked down; 15s if zero
+	Log       *slog.Logger  // slog.Default() if nil
+}
+
+// Server is a running metaserver.
+type Server struct {
+	cfg     Config
+	store   *store
+	members *members
+	rpc     *rpc.Server
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Start opens the namespace in cfg.Dir and starts serving.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Dir == "" || cfg.CA == nil {
+		return nil, errors.New("metaserver: Dir and CA are required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 3
+	}
+	if cfg.DownAfter <= 0 {
+		cfg.DownAfter = 15 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("metaserver data directory: %w", err)
+	}
+	if err := cfg.CA.ClaimDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	tlsConf, err := cfg.CA.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(filepath.Join(cfg.Dir, "badger"), cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := newMembers(st, cfg.DownAfter)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, members: ms, stop: make(chan struct{})}
+	s.rpc, err = rpc.Listen(cfg.Addr, tlsConf, s.mux(), cfg.Log)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("metaserver listen on %s: %w", cfg.Addr, err)
+	}
+	s.wg.Add(1)
+	go s.watchMembers()
+	return s, nil
+}
+
+// Addr is the address the metaserver serves on.
+func (s *Server) Addr() string { return s.rpc.Addr() }
+
+// Close stops serving and closes the store, syncing it.
+func (s *Server) Close() error {
+	close(s.stop)
+	s.wg.Wait()
+	s.rpc.Close()
+	return s.store.close()
+}
+
+func (s *Server) watchMembers() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.members.markDown(now)
+		}
+	}
+}
+
+func attrResp(a wire.Attr, err error) (wire.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &wire.AttrResp{Attr: a}, nil
+}
+
+func (s *Server) mux() rpc.Mux {
+	m := rpc.Mux{}
+	rpc.On(m, wire.MLookup, func(_ context.Context, r *wire.LookupReq) (wire.Message, error) {
+		return attrResp(s.store.lookup(r.Parent, r.Name))
+	})
+	rpc.On(m, wire.MGetAttr, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		return attrResp(s.store.getAttr(r.Ino))
+	})
+	rpc.On(m, wire.MSetAttr, func(_ context.Context, r *wire.SetAttrReq) (wire.Message, error) {
+		return attrResp(s.store.setAttr(r))
+	})
+	rpc.On(m, wire.MMake, func(_ context.Context, r *wire.MakeReq) (wire.Message, error) {
+		return attrResp(s.store.make(r))
+	})
+	rpc.On(m, wire.MLink, func(_ context.Context, r *wire.LinkReq) (wire.Message, error) {
+		return attrResp(s.store.link(r))
+	})
+	rpc.On(m, wire.MRemove, func(_ context.Context, r *wire.RemoveReq) (wire.Message, error) {
+		return &wire.Empty{}, s.store.remove(r)
+	})
+	rpc.On(m, wire.MRename, func(_ context.Context, r *wire.RenameReq) (wire.Message, error) {
+		return &wire.Empty{}, s.store.rename(r)
+	})
+	rpc.On(m, wire.MReadDir, func(_ context.Context, r *wire.ReadDirReq) (wire.Message, error) {
+		resp, err := s.store.readDir(r)
+		return &resp, err
+	})
+	rpc.On(m, wire.MReadlink, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		t, err := s.store.readlink(r.Ino)
+		return &wire.ReadlinkResp{Target: t}, err
+	})
+	rpc.On(m, wire.MCommit, func(_ context.Context, r *wire.CommitReq) (wire.Message, error) {
+		a, err := s.store.commit(r)
+		if err == nil {
+			err = s.store.sync() // durable before acknowledged
+		}
+		return attrResp(a, err)
+	})
+	rpc.On(m, wire.MExtents, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		resp, err := s.store.layout(r.Ino)
+		return &resp, err
+	})
+	rpc.On(m, wire.MStatFS, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
+		return s.statFS(), nil
+	})
+	rpc.On(m, wire.MMap, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
+		return &wire.MapResp{Map: s.members.snapshot(), Replicas: uint32(s.cfg.Replicas)}, nil
+	})
+	rpc.On(m, wire.MSync, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
+		return &wire.Empty{}, s.store.sync()
+	})
+	rpc.On(m, wire.MHeartbeat, func(_ context.Context, r *wire.HeartbeatReq) (wire.Message, error) {
+		if r.Node.ID == "" || r.Node.Addr == "" {
+			return nil, wire.Errorf(wire.CodeInvalid, "heartbeat without node ID or address")
+		}
+		if err := s.members.heartbeat(r.Node); err != nil {
+			return nil, err
+		}
+		return &wire.MapResp{Map: s.members.snapshot(), Replicas: uint32(s.cfg.Replicas)}, nil
+	})
+	return m
+}
+
+func (s *Server) statFS() *wire.StatFSResp {
+	m := s.members.snapshot()
+	r := &wire.StatFSResp{Replicas: uint32(s.cfg.Replicas)}
+	for _, n := range m.Nodes {
+		r.Total += n.Total
+		if n.Total > n.Used {
+			r.Free += n.Total - n.Used
+		}
+	}
+	copies := uint64(min(s.cfg.Replicas, max(len(m.Nodes), 1)))
+	r.Total /= copies
+	r.Free /= copies
+	s.store.mu.Lock()
+	r.Inodes = s.store.mu.inodes
+	s.store.mu.Unlock()
+	return r
+}

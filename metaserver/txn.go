@@ -1,0 +1,95 @@
+package metaserver
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// txn is one Badger transaction with typed accessors for the tables in
+// keys.go. now is the transaction's clock for every timestamp it sets.
+type txn struct {
+	*badger.Txn
+	now        int64
+	s          *store // nil in views
+	inodeDelta int64
+}
+
+// get decodes the value at key into m; ErrNotFound if it is absent.
+func (tx *txn) get(key []byte, m wire.Message) error {
+	item, err := tx.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return wire.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(func(b []byte) error {
+		if err := wire.Unmarshal(b, m); err != nil {
+			return fmt.Errorf("corrupt metadata record %x: %w", key, err)
+		}
+		return nil
+	})
+}
+
+func (tx *txn) put(key []byte, m wire.Message) error {
+	return tx.Set(key, m.Append(nil))
+}
+
+func (tx *txn) getInode(ino uint64) (*inode, error) {
+	n := &inode{}
+	if err := tx.get(inodeKey(ino), n); err != nil {
+		if errors.Is(err, wire.ErrNotFound) {
+			return nil, wire.Errorf(wire.CodeNotFound, "inode %d", ino)
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+func (tx *txn) putInode(n *inode) error { return tx.put(inodeKey(n.Ino), n) }
+
+func (tx *txn) deleteInode(ino uint64) error {
+	tx.inodeDelta--
+	return tx.Delete(inodeKey(ino))
+}
+
+// getDir loads ino and checks that it is a directory.
+func (tx *txn) getDir(ino uint64) (*inode, error) {
+	n, err := tx.getInode(ino)
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return nil, wire.Errorf(wire.CodeNotDir, "inode %d", ino)
+	}
+	return n, nil
+}
+
+// getDentry returns the entry name in parent, or ErrNotFound.
+func (tx *txn) getDentry(parent uint64, name string) (*dentry, error) {
+	d := &dentry{}
+	if err := tx.get(dentryKey(parent, name), d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (tx *txn) putDentry(parent uint64, name string, n *inode) error {
+	return tx.put(dentryKey(parent, name), &dentry{Ino: n.Ino, Mode: n.Mode})
+}
+
+// dirEmpty reports whether directory ino has no entries.
+func (tx *txn) dirEmpty(ino uint64) bool {
+	it := tx.NewIterator(badger.IteratorOptions{Prefix: dentryPrefix(ino), PrefetchValues: false})
+	defer it.Close()
+	it.Rewind()
+	return !it.Valid()
+}
+
+// touchDir sets a directory's mtime and ctime to now, as an entry change does.
+func (tx *txn) touchDir(n *inode) {
+	n.Mtime, n.Ctime = tx.now, tx.now
+}
