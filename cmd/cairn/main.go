@@ -76,14 +76,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(out, "Usage: cairn %s [flags] %s\n\n%s.\n\nFlags:\n", c.name, c.args, capitalize(c.summary))
 			fs.PrintDefaults()
 		}
-		if wantsHelp(args[1:]) {
+		help := wantsHelp(args[1:])
+		if help {
 			fs.SetOutput(stdout) // help asked for is output, not an error
+		} else {
+			fs.SetOutput(io.Discard) // a parse error is reported in one line below
 		}
 		if err := fs.Parse(args[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
+			if help {
 				return 0 // Parse printed the usage
 			}
-			return 2 // Parse printed what is wrong
+			fmt.Fprintf(stderr, "cairn %s: %v\nRun 'cairn %s --help' for usage.\n", c.name, err, c.name)
+			return 2
 		}
 		err := runFn(fs.Args())
 		var ue usageError

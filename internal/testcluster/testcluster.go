@@ -1,0 +1,150 @@
+// Package testcluster starts a whole cairn cluster in one process for
+// tests: a metaserver, chunkservers and (unless asked not to) a real FUSE
+// mount in a temporary directory, all on loopback. Cleanup stops
+// everything and unmounts, also when the test fails.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairn-fs/cairn/chunkserver"
+	"github.com/cairn-fs/cairn/client"
+	"github.com/cairn-fs/cairn/fs"
+	"github.com/cairn-fs/cairn/internal/pki"
+	"github.com/cairn-fs/cairn/metaserver"
+)
+
+// Options shape the cluster. Zero values mean the defaults noted.
+type Options struct {
+	Chunkservers int    // 3 if zero
+	Replicas     int    // 3 if zero
+	NoMount      bool   // start the client but do not mount
+	Dir          string // data directory; a fresh temporary one if empty (pass an old one to restart)
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	Dir      string
+	CA       *pki.CA
+	Meta     *metaserver.Server
+	Chunks   []*chunkserver.Server
+	Client   *client.Client
+	Mount    *fs.Mount
+	MountDir string // where the filesystem is mounted ("" with NoMount)
+
+	opts    Options
+	stopped bool
+}
+
+// Start starts a cluster and registers its Stop with t.Cleanup.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Chunkservers == 0 {
+		opts.Chunkservers = 3
+	}
+	if opts.Replicas == 0 {
+		opts.Replicas = 3
+	}
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	c := &Cluster{Dir: opts.Dir, opts: opts}
+	t.Cleanup(c.Stop)
+	if err := c.start(t); err != nil {
+		t.Fatalf("start test cluster: %v", err)
+	}
+	return c
+}
+
+func (c *Cluster) start(t testing.TB) error {
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ca, _, err := pki.LoadOrCreate(filepath.Join(c.Dir, "cluster.pem"))
+	if err != nil {
+		return err
+	}
+	c.CA = ca
+	c.Meta, err = metaserver.Start(metaserver.Config{
+		Dir: filepath.Join(c.Dir, "meta"), CA: ca, Replicas: c.opts.Replicas, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	for i := range c.opts.Chunkservers {
+		cs, err := chunkserver.Start(ctx, chunkserver.Config{
+			Dir: filepath.Join(c.Dir, fmt.Sprintf("chunk%d", i+1)), Meta: c.Meta.Addr(), CA: ca, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		c.Chunks = append(c.Chunks, cs)
+	}
+	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second})
+	if err != nil {
+		return err
+	}
+	if c.opts.NoMount {
+		return nil
+	}
+	c.MountDir = filepath.Join(c.Dir, "mnt")
+	if err := os.MkdirAll(c.MountDir, 0o755); err != nil {
+		return err
+	}
+	c.Mount, err = fs.New(c.Client, c.MountDir, fs.Options{Log: log})
+	return err
+}
+
+// Stop unmounts and stops every part. It is safe to call twice.
+func (c *Cluster) Stop() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	if c.Mount != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c.Mount.Close(ctx)
+		cancel()
+	} else if c.MountDir != "" {
+		syscall.Unmount(c.MountDir, syscall.MNT_DETACH) // a half-started mount
+	}
+	if c.Client != nil {
+		c.Client.Close()
+	}
+	for _, cs := range c.Chunks {
+		cs.Close()
+	}
+	if c.Meta != nil {
+		c.Meta.Close()
+	}
+}
+
+// Restart stops the cluster and starts it again on the same data.
+func (c *Cluster) Restart(t testing.TB) {
+	t.Helper()
+	c.Stop()
+	*c = Cluster{Dir: c.Dir, opts: c.opts}
+	if err := c.start(t); err != nil {
+		t.Fatalf("restart test cluster: %v", err)
+	}
+}
+
+// Path joins elem onto the mountpoint.
+func (c *Cluster) Path(elem ...string) string {
+	return filepath.Join(append([]string{c.MountDir}, elem...)...)
+}
+
+// testWriter sends server logs to the test log, shown on failure.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
