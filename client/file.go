@@ -24,6 +24,7 @@ type File struct {
 	mu struct {
 		sync.Mutex
 		refs     int
+		orphan   bool              // unlinked while open: purge at the last Release
 		layout   *wire.ExtentsResp // committed layout; nil: fetch before reading
 		dirtyEnd uint64            // end of the furthest uncommitted write
 		size     uint64            // size as this mount sees it, valid when layout != nil or dirty
@@ -67,15 +68,46 @@ func (c *Client) Open(ino uint64) *File {
 	return f
 }
 
-// Release drops a reference taken by Open. The caller has flushed.
-func (f *File) Release() {
+// Release drops a reference taken by Open. The caller has flushed. The
+// last release of a file that was unlinked while open deletes it.
+func (f *File) Release(ctx context.Context) error {
 	f.c.mu.Lock()
-	defer f.c.mu.Unlock()
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.mu.refs--
-	if f.mu.refs == 0 && !f.dirtyLocked() {
+	last := f.mu.refs == 0 && !f.dirtyLocked()
+	if last {
 		delete(f.c.mu.files, f.ino)
+	}
+	purge := last && f.mu.orphan
+	f.mu.Unlock()
+	f.c.mu.Unlock()
+	if purge {
+		return f.c.meta(ctx, wire.MPurge, &wire.InoReq{Ino: f.ino}, &wire.Empty{})
+	}
+	return nil
+}
+
+// openInos lists the inodes this mount has open, so that an unlink of
+// their last name keeps them until they are closed.
+func (c *Client) openInos() []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	inos := make([]uint64, 0, len(c.mu.files))
+	for ino := range c.mu.files {
+		inos = append(inos, ino)
+	}
+	return inos
+}
+
+// noteUnlinked marks an open file whose last name went as an orphan.
+func (c *Client) noteUnlinked(a wire.Attr) {
+	if a.Ino == 0 || a.Nlink > 0 {
+		return
+	}
+	if f := c.openFile(a.Ino); f != nil {
+		f.mu.Lock()
+		f.mu.orphan = true
+		f.mu.Unlock()
 	}
 }
 

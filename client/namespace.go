@@ -43,7 +43,7 @@ func (c *Client) SetAttr(ctx context.Context, req *wire.SetAttrReq) (wire.Attr, 
 	if req.Valid&wire.SetSize != 0 {
 		f := c.Open(req.Ino)
 		attr, err := f.Truncate(ctx, req.Size)
-		f.Release()
+		f.Release(ctx)
 		if err != nil {
 			return attr, err
 		}
@@ -62,12 +62,22 @@ func (c *Client) Link(ctx context.Context, ino, parent uint64, name string) (wir
 	return c.attrCall(ctx, wire.MLink, &wire.LinkReq{Ino: ino, Parent: parent, Name: name})
 }
 
+// Remove unlinks a file or removes an empty directory. A file this mount
+// still has open survives its last unlink until its last close here.
 func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir bool) error {
-	return c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir}, &wire.Empty{})
+	var resp wire.AttrResp
+	err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: c.openInos()}, &resp)
+	c.noteUnlinked(resp.Attr)
+	return err
 }
 
+// Rename renames atomically; a replaced file is treated as by Remove.
 func (c *Client) Rename(ctx context.Context, req *wire.RenameReq) error {
-	return c.meta(ctx, wire.MRename, req, &wire.Empty{})
+	var resp wire.AttrResp
+	req.Open = c.openInos()
+	err := c.meta(ctx, wire.MRename, req, &resp)
+	c.noteUnlinked(resp.Attr)
+	return err
 }
 
 // ReadDir returns up to limit entries of directory ino after the name after.

@@ -96,7 +96,9 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if err := h.f.Flush(ctx()); err != nil {
 		f.log.Error("flush at release failed", "err", err)
 	}
-	h.f.Release()
+	if err := h.f.Release(ctx()); err != nil {
+		f.log.Error("release", "err", err)
+	}
 }
 
 func isExist(err error) bool { return errors.Is(err, wire.ErrExists) }

@@ -15,6 +15,8 @@ import (
 //	R block          → reference count and block length
 //	G when block     → a block whose count reached zero at time when;
 //	                   garbage once the grace period has passed
+//	O ino            → an orphan: an inode with no names, kept because a
+//	                   client had it open; purged at that client's last close
 //	N node-id        → a chunkserver's cluster map entry
 //	S name           → system values (inode allocator, epoch)
 const (
@@ -24,6 +26,7 @@ const (
 	tRef     = 'R'
 	tGarbage = 'G'
 	tNode    = 'N'
+	tOrphan  = 'O'
 	tSystem  = 'S'
 )
 
@@ -56,5 +59,7 @@ func refKey(id block.ID) []byte { return append([]byte{tRef}, id[:]...) }
 func garbageKey(when int64, id block.ID) []byte {
 	return append(u64Key(tGarbage, uint64(when)), id[:]...)
 }
+
+func orphanKey(ino uint64) []byte { return u64Key(tOrphan, ino) }
 
 func nodeKey(id string) []byte { return append([]byte{tNode}, id...) }

@@ -1,6 +1,7 @@
 package metaserver
 
 import (
+	"slices"
 	"strings"
 	"syscall"
 
@@ -213,8 +214,8 @@ func (s *store) link(req *wire.LinkReq) (attr wire.Attr, err error) {
 	return attr, err
 }
 
-func (s *store) remove(req *wire.RemoveReq) error {
-	return s.update(func(tx *txn) error {
+func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, err error) {
+	err = s.update(func(tx *txn) error {
 		parent, err := tx.getDir(req.Parent)
 		if err != nil {
 			return err
@@ -242,18 +243,23 @@ func (s *store) remove(req *wire.RemoveReq) error {
 		if err := tx.Delete(dentryKey(req.Parent, req.Name)); err != nil {
 			return err
 		}
-		if err := tx.dropLink(n, parent); err != nil {
+		if err := tx.dropLink(n, parent, req.Open); err != nil {
 			return err
+		}
+		if !n.isDir() {
+			gone = n.Attr
 		}
 		tx.touchDir(parent)
 		return tx.putInode(parent)
 	})
+	return gone, err
 }
 
 // dropLink removes one name of n from parent (whose dentry the caller
 // deletes): a directory must be empty and goes at once; a file loses a
-// link and, with its last one, its inode and layout.
-func (tx *txn) dropLink(n, parent *inode) error {
+// link and, with its last one, its inode and layout — unless it is in
+// open, the inodes the caller has open, which keep it as an orphan.
+func (tx *txn) dropLink(n, parent *inode, open []uint64) error {
 	if n.isDir() {
 		if !tx.dirEmpty(n.Ino) {
 			return wire.Errorf(wire.CodeNotEmpty, "directory %d", n.Ino)
@@ -266,10 +272,41 @@ func (tx *txn) dropLink(n, parent *inode) error {
 	if n.Nlink > 0 {
 		return tx.putInode(n)
 	}
-	if err := tx.punch(n.Ino, 0, ^uint64(0)); err != nil {
+	if slices.Contains(open, n.Ino) {
+		if err := tx.Set(orphanKey(n.Ino), nil); err != nil {
+			return err
+		}
+		return tx.putInode(n)
+	}
+	return tx.deleteFile(n.Ino)
+}
+
+// deleteFile deletes a file's inode and layout.
+func (tx *txn) deleteFile(ino uint64) error {
+	if err := tx.punch(ino, 0, ^uint64(0)); err != nil {
 		return err
 	}
-	return tx.deleteInode(n.Ino)
+	return tx.deleteInode(ino)
+}
+
+// purge deletes an orphan once its last user closed it.
+func (s *store) purge(ino uint64) error {
+	return s.update(func(tx *txn) error {
+		n, err := tx.getInode(ino)
+		if errorsIsNotFound(err) {
+			return nil // already purged
+		}
+		if err != nil {
+			return err
+		}
+		if n.Nlink > 0 || n.isDir() {
+			return nil // linked again (or never an orphan): nothing to purge
+		}
+		if err := tx.Delete(orphanKey(ino)); err != nil {
+			return err
+		}
+		return tx.deleteFile(ino)
+	})
 }
 
 // isAncestor reports whether dir a is dir b or one of b's ancestors.
@@ -290,15 +327,15 @@ func (tx *txn) isAncestor(a, b uint64) (bool, error) {
 	return false, wire.Errorf(wire.CodeInternal, "directory parent chain too deep")
 }
 
-func (s *store) rename(req *wire.RenameReq) error {
+func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, err error) {
 	if err := checkName(req.NewName); err != nil {
-		return err
+		return replaced, err
 	}
 	if req.Flags&^(wire.RenameNoReplace|wire.RenameExchange) != 0 ||
 		req.Flags == wire.RenameNoReplace|wire.RenameExchange {
-		return wire.Errorf(wire.CodeInvalid, "rename flags %#x", req.Flags)
+		return replaced, wire.Errorf(wire.CodeInvalid, "rename flags %#x", req.Flags)
 	}
-	return s.update(func(tx *txn) error {
+	err = s.update(func(tx *txn) error {
 		oldDir, err := tx.getDir(req.OldParent)
 		if err != nil {
 			return err
@@ -353,8 +390,11 @@ func (s *store) rename(req *wire.RenameReq) error {
 			case !src.isDir() && dst.isDir():
 				return wire.Errorf(wire.CodeIsDir, "%q", req.NewName)
 			}
-			if err := tx.dropLink(dst, newDir); err != nil {
+			if err := tx.dropLink(dst, newDir, req.Open); err != nil {
 				return err
+			}
+			if !dst.isDir() {
+				replaced = dst.Attr
 			}
 		}
 		if err := tx.Delete(dentryKey(req.OldParent, req.OldName)); err != nil {
@@ -373,6 +413,7 @@ func (s *store) rename(req *wire.RenameReq) error {
 		tx.touchDir(newDir)
 		return tx.putAll(src, oldDir, newDir)
 	})
+	return replaced, err
 }
 
 // exchange swaps two names atomically (RENAME_EXCHANGE).

@@ -138,10 +138,13 @@ func (s *Server) mux() rpc.Mux {
 		return attrResp(s.store.link(r))
 	})
 	rpc.On(m, wire.MRemove, func(_ context.Context, r *wire.RemoveReq) (wire.Message, error) {
-		return &wire.Empty{}, s.store.remove(r)
+		return attrResp(s.store.remove(r))
 	})
 	rpc.On(m, wire.MRename, func(_ context.Context, r *wire.RenameReq) (wire.Message, error) {
-		return &wire.Empty{}, s.store.rename(r)
+		return attrResp(s.store.rename(r))
+	})
+	rpc.On(m, wire.MPurge, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		return &wire.Empty{}, s.store.purge(r.Ino)
 	})
 	rpc.On(m, wire.MReadDir, func(_ context.Context, r *wire.ReadDirReq) (wire.Message, error) {
 		resp, err := s.store.readDir(r)

@@ -118,16 +118,42 @@ func (m *LinkReq) Append(b []byte) []byte {
 func (m *LinkReq) Decode(r *Reader) { m.Ino = r.U64(); m.Parent = r.U64(); m.Name = r.String() }
 
 // RemoveReq unlinks a file (Dir false) or removes an empty directory.
+// Open lists the inodes the caller has open: one of them that loses its
+// last link is kept, with nlink 0, until the caller purges it (MPurge).
 type RemoveReq struct {
 	Parent uint64
 	Name   string
 	Dir    bool
+	Open   []uint64
 }
 
 func (m *RemoveReq) Append(b []byte) []byte {
-	return AppendBool(AppendString(AppendU64(b, m.Parent), m.Name), m.Dir)
+	b = AppendBool(AppendString(AppendU64(b, m.Parent), m.Name), m.Dir)
+	return appendInos(b, m.Open)
 }
-func (m *RemoveReq) Decode(r *Reader) { m.Parent = r.U64(); m.Name = r.String(); m.Dir = r.Bool() }
+
+func (m *RemoveReq) Decode(r *Reader) {
+	m.Parent = r.U64()
+	m.Name = r.String()
+	m.Dir = r.Bool()
+	m.Open = readInos(r)
+}
+
+func appendInos(b []byte, inos []uint64) []byte {
+	b = AppendU32(b, uint32(len(inos)))
+	for _, ino := range inos {
+		b = AppendU64(b, ino)
+	}
+	return b
+}
+
+func readInos(r *Reader) []uint64 {
+	inos := make([]uint64, r.Count(8))
+	for i := range inos {
+		inos[i] = r.U64()
+	}
+	return inos
+}
 
 // Rename flags, as renameat2(2).
 const (
@@ -142,6 +168,7 @@ type RenameReq struct {
 	NewParent uint64
 	NewName   string
 	Flags     uint32
+	Open      []uint64 // as in RemoveReq, for an inode the rename replaces
 }
 
 func (m *RenameReq) Append(b []byte) []byte {
@@ -149,7 +176,8 @@ func (m *RenameReq) Append(b []byte) []byte {
 	b = AppendString(b, m.OldName)
 	b = AppendU64(b, m.NewParent)
 	b = AppendString(b, m.NewName)
-	return AppendU32(b, m.Flags)
+	b = AppendU32(b, m.Flags)
+	return appendInos(b, m.Open)
 }
 
 func (m *RenameReq) Decode(r *Reader) {
@@ -158,6 +186,7 @@ func (m *RenameReq) Decode(r *Reader) {
 	m.NewParent = r.U64()
 	m.NewName = r.String()
 	m.Flags = r.U32()
+	m.Open = readInos(r)
 }
 
 // ReadDirReq lists directory Ino in name order, starting after the name

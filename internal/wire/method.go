@@ -13,8 +13,8 @@ const (
 	MSetAttr   // SetAttrReq → AttrResp
 	MMake      // MakeReq → AttrResp
 	MLink      // LinkReq → AttrResp
-	MRemove    // RemoveReq → Empty
-	MRename    // RenameReq → Empty
+	MRemove    // RemoveReq → AttrResp: the inode that lost a name (Ino 0 for a directory)
+	MRename    // RenameReq → AttrResp: the inode the rename replaced, if any (else Ino 0)
 	MReadDir   // ReadDirReq → ReadDirResp
 	MReadlink  // InoReq → ReadlinkResp
 	MCommit    // CommitReq → AttrResp
@@ -23,6 +23,7 @@ const (
 	MMap       // Empty → MapResp
 	MHeartbeat // HeartbeatReq → MapResp
 	MSync      // Empty → Empty: every namespace change so far is durable
+	MPurge     // InoReq → Empty: drop an inode kept open after its last unlink
 
 	// Chunkserver methods.
 	CPut // PutReq → Empty
