@@ -36,6 +36,10 @@ type File struct {
 	}
 }
 
+// bigWrite is the write size from which a new block buffer is allocated
+// at full size at once; smaller files grow theirs as they are written.
+const bigWrite = 64 << 10
+
 // pendingBlock is a sealed write: its bytes stay in memory until the
 // extent that names them is committed.
 type pendingBlock struct {
@@ -136,6 +140,11 @@ func (f *File) Write(off uint64, data []byte) {
 		}
 		start := off - f.mu.bufOff
 		n := min(uint64(len(data)), block.MaxSize-start)
+		if *b == nil && n >= bigWrite {
+			// A large writer will fill the block: allocate it whole
+			// rather than grow it by copying.
+			*b = make([]byte, 0, block.MaxSize)
+		}
 		if grow := int(start+n) - len(*b); grow > 0 {
 			*b = slices.Grow(*b, grow)[:start+n]
 		}

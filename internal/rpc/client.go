@@ -80,14 +80,13 @@ func (c *Client) drop(addr string, conn *quic.Conn) {
 func (c *Client) Call(ctx context.Context, addr string, m wire.Method, req, resp wire.Message) error {
 	ctx, cancel := withDeadline(ctx, DefaultTimeout)
 	defer cancel()
-	body := wire.Marshal(req)
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
 		conn, err := c.conn(ctx, addr)
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", addr, err)
 		}
-		out, err := c.roundTrip(ctx, conn, m, body)
+		out, err := c.roundTrip(ctx, conn, m, req)
 		if err == nil {
 			return decodeResponse(out, resp)
 		}
@@ -101,7 +100,7 @@ func (c *Client) Call(ctx context.Context, addr string, m wire.Method, req, resp
 	return fmt.Errorf("call %s: %w", addr, lastErr)
 }
 
-func (c *Client) roundTrip(ctx context.Context, conn *quic.Conn, m wire.Method, body []byte) (frame respFrame, err error) {
+func (c *Client) roundTrip(ctx context.Context, conn *quic.Conn, m wire.Method, req wire.Message) (frame respFrame, err error) {
 	st, err := conn.OpenStreamSync(ctx)
 	if err != nil {
 		return frame, err
@@ -111,7 +110,7 @@ func (c *Client) roundTrip(ctx context.Context, conn *quic.Conn, m wire.Method, 
 		st.CancelWrite(2)
 	})
 	defer stop()
-	if err := writeFrame(st, binary.BigEndian.AppendUint16(nil, uint16(m)), body); err != nil {
+	if err := writeFrame(st, binary.BigEndian.AppendUint16(nil, uint16(m)), req); err != nil {
 		st.CancelRead(2)
 		return frame, err
 	}

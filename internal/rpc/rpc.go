@@ -38,13 +38,25 @@ const (
 	statusErr = 1
 )
 
-func writeFrame(w io.Writer, head []byte, body []byte) error {
-	head = binary.BigEndian.AppendUint32(head, uint32(len(body)))
-	if _, err := w.Write(head); err != nil {
+// writeFrame writes a frame header (kind, then the body's length) and m's
+// encoding. A Bulk message's payload is written from its own slice.
+func writeFrame(w io.Writer, kind []byte, m wire.Message) error {
+	var body, payload []byte
+	if b, ok := m.(wire.Bulk); ok {
+		body, payload = b.AppendHead(nil), b.Payload()
+	} else {
+		body = wire.Marshal(m)
+	}
+	head := binary.BigEndian.AppendUint32(kind, uint32(len(body)+len(payload)))
+	if _, err := w.Write(append(head, body...)); err != nil {
 		return err
 	}
-	_, err := w.Write(body)
-	return err
+	if len(payload) > 0 {
+		if _, err := w.Write(payload); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readFrame reads a frame whose header is hlen bytes (the first hlen-4

@@ -125,10 +125,10 @@ func (s *Server) reply(st *quic.Stream, resp wire.Message, err error) {
 		if !errors.As(err, &we) {
 			we = &wire.Error{Code: wire.CodeInternal, Msg: err.Error()}
 		}
-		writeFrame(st, []byte{statusErr}, wire.Marshal(&wire.ErrorMessage{Err: *we}))
+		writeFrame(st, []byte{statusErr}, &wire.ErrorMessage{Err: *we})
 		return
 	}
-	writeFrame(st, []byte{statusOK}, wire.Marshal(resp))
+	writeFrame(st, []byte{statusOK}, resp)
 }
 
 // ListenCheck reports a friendly error if addr cannot be bound for UDP.

@@ -9,8 +9,18 @@ type PutReq struct {
 	Data []byte
 }
 
-func (m *PutReq) Append(b []byte) []byte { return AppendBytes(AppendID(b, m.ID), m.Data) }
+func (m *PutReq) Append(b []byte) []byte { return append(m.AppendHead(b), m.Data...) }
 func (m *PutReq) Decode(r *Reader)       { m.ID = r.ID(); m.Data = r.Bytes() }
+
+// AppendHead and Payload make PutReq a Bulk message.
+func (m *PutReq) AppendHead(b []byte) []byte {
+	return AppendU32(AppendID(b, m.ID), uint32(len(m.Data)))
+}
+func (m *PutReq) Payload() []byte { return m.Data }
+
+// GetResp is a Bulk message too.
+func (m *GetResp) AppendHead(b []byte) []byte { return AppendU32(b, uint32(len(m.Data))) }
+func (m *GetResp) Payload() []byte            { return m.Data }
 
 // BlockReq names a block.
 type BlockReq struct{ ID block.ID }

@@ -36,6 +36,16 @@ type Message interface {
 	Decode(r *Reader)
 }
 
+// Bulk is a message that ends in a large byte string. A sender writes
+// AppendHead's bytes and then Payload straight from its slice, so a block
+// is never copied into a frame; the bytes on the wire are exactly what
+// Append would produce.
+type Bulk interface {
+	Message
+	AppendHead(b []byte) []byte
+	Payload() []byte
+}
+
 // Marshal encodes m into a fresh slice.
 func Marshal(m Message) []byte { return m.Append(nil) }
 
