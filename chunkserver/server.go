@@ -62,7 +62,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("chunkserver data directory: %w", err)
 	}
-	if err := cfg.CA.ClaimDir(cfg.Dir); err != nil {
+	if err := cfg.CA.CheckDir(cfg.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	id, err := nodeID(cfg.Dir)
@@ -89,6 +89,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.rpc.Close()
 		s.client.Close()
 		return nil, fmt.Errorf("chunkserver cannot register with metaserver %s: %w", cfg.Meta, err)
+	}
+	// Only a directory that joined its cluster belongs to it.
+	if err := cfg.CA.ClaimDir(cfg.Dir); err != nil {
+		s.rpc.Close()
+		s.client.Close()
+		return nil, err
 	}
 	s.wg.Add(1)
 	go s.heartbeatLoop()

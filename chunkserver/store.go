@@ -46,9 +46,10 @@ func (s *diskStore) has(id block.ID) bool {
 
 // put stores data as block id, which the caller has verified.
 func (s *diskStore) put(id block.ID, data []byte) error {
-	if s.has(id) {
+	if existing, err := os.ReadFile(s.path(id)); err == nil && id.Verify(existing) {
 		return nil // content-addressed: the same ID is the same bytes
 	}
+	// Absent, or a copy that rotted: (re)write it whole.
 	final := s.path(id)
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return ioErr("create block directory", err)

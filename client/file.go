@@ -351,6 +351,11 @@ func (f *File) Truncate(ctx context.Context, size uint64) (wire.Attr, error) {
 	err := f.c.meta(ctx, wire.MSetAttr, &wire.SetAttrReq{Ino: f.ino, Valid: wire.SetSize, Size: size}, &resp)
 	f.mu.Lock()
 	f.mu.layout = nil
+	if err == nil {
+		// Writes after the cut grow the file from its new size, not the old.
+		f.mu.size = resp.Attr.Size
+		f.mu.dirtyEnd = min(f.mu.dirtyEnd, resp.Attr.Size)
+	}
 	f.mu.Unlock()
 	return resp.Attr, err
 }

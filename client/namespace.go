@@ -51,6 +51,15 @@ func (c *Client) SetAttr(ctx context.Context, req *wire.SetAttrReq) (wire.Attr, 
 			return attr, nil
 		}
 	}
+	if req.Valid&(wire.SetMtime|wire.SetMtimeNow) != 0 {
+		// Commit pending writes first, so that their commit does not
+		// overwrite the mtime set here (cp -a, tar x: write, then futimens).
+		if f := c.openFile(req.Ino); f != nil {
+			if err := f.Flush(ctx); err != nil {
+				return wire.Attr{}, err
+			}
+		}
+	}
 	return c.attrCall(ctx, wire.MSetAttr, req)
 }
 

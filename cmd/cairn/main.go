@@ -76,16 +76,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(out, "Usage: cairn %s [flags] %s\n\n%s.\n\nFlags:\n", c.name, c.args, capitalize(c.summary))
 			fs.PrintDefaults()
 		}
-		help := wantsHelp(args[1:])
-		if help {
-			fs.SetOutput(stdout) // help asked for is output, not an error
-		} else {
-			fs.SetOutput(io.Discard) // a parse error is reported in one line below
+		if wantsHelp(args[1:]) { // also after the arguments: cairn up d m --help
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
 		}
+		fs.SetOutput(io.Discard) // a parse error is reported in one line below
 		if err := fs.Parse(args[1:]); err != nil {
-			if help {
-				return 0 // Parse printed the usage
-			}
 			fmt.Fprintf(stderr, "cairn %s: %v\nRun 'cairn %s --help' for usage.\n", c.name, err, c.name)
 			return 2
 		}

@@ -184,12 +184,18 @@ var ErrOtherCluster = errors.New("data directory belongs to another cluster")
 // starts, refuses a directory that another cluster made, so that a
 // server never mixes two clusters' data.
 func (ca *CA) ClaimDir(dir string) error {
-	file := filepath.Join(dir, "cluster-id")
-	want := ca.ClusterID()
-	b, err := os.ReadFile(file)
+	err := ca.CheckDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return os.WriteFile(file, []byte(want+"\n"), 0o600)
+		return os.WriteFile(filepath.Join(dir, "cluster-id"), []byte(ca.ClusterID()+"\n"), 0o600)
 	}
+	return err
+}
+
+// CheckDir fails with ErrOtherCluster if another cluster claimed dir, and
+// with an error matching os.ErrNotExist if no cluster has yet.
+func (ca *CA) CheckDir(dir string) error {
+	want := ca.ClusterID()
+	b, err := os.ReadFile(filepath.Join(dir, "cluster-id"))
 	if err != nil {
 		return err
 	}
