@@ -185,15 +185,21 @@ func TestAddNodeMovesLittle(t *testing.T) {
 	w := slices.Repeat([]uint64{100}, n+1)
 	all := mkNodes(w...)
 	old, added := all[:n], all[n]
+	type pair struct{ before, after []cluster.Node }
+	ranks := make([]pair, 0, N)
+	for _, id := range randomIDs(N, 11) {
+		before := Rank(id, old)
+		after := Rank(id, all)
+		withoutNew := slices.DeleteFunc(slices.Clone(after), func(x cluster.Node) bool { return x.ID == added.ID })
+		if !slices.Equal(ids(before), ids(withoutNew)) {
+			t.Fatalf("adding a node reordered the old ones: %v → %v", ids(before), ids(withoutNew))
+		}
+		ranks = append(ranks, pair{before, after})
+	}
 	for _, r := range []int{1, 3} {
 		moved := 0
-		for _, id := range randomIDs(N, 11) {
-			before := Rank(id, old)
-			after := Rank(id, all)
-			withoutNew := slices.DeleteFunc(slices.Clone(after), func(x cluster.Node) bool { return x.ID == added.ID })
-			if !slices.Equal(ids(before), ids(withoutNew)) {
-				t.Fatalf("adding a node reordered the old ones: %v → %v", ids(before), ids(withoutNew))
-			}
+		for _, p := range ranks {
+			before, after := p.before, p.after
 			bs, as := topSet(before, r), topSet(after, r)
 			if sameSet(bs, as) {
 				if as[added.ID] {
@@ -227,11 +233,15 @@ func TestRemoveNodeMovesOnlyItsBlocks(t *testing.T) {
 	gone := all[3]
 	rest := slices.DeleteFunc(slices.Clone(all), func(x cluster.Node) bool { return x.ID == gone.ID })
 	const N = 20000
+	type pair struct{ before, after []cluster.Node }
+	ranks := make([]pair, 0, N)
+	for _, id := range randomIDs(N, 12) {
+		ranks = append(ranks, pair{Rank(id, all), Rank(id, rest)})
+	}
 	for _, r := range []int{1, 3} {
 		moved, had := 0, 0
-		for _, id := range randomIDs(N, 12) {
-			before := Rank(id, all)
-			after := Rank(id, rest)
+		for _, p := range ranks {
+			before, after := p.before, p.after
 			bs, as := topSet(before, r), topSet(after, r)
 			if bs[gone.ID] {
 				had++

@@ -565,3 +565,28 @@ func TestReaderAfterError(t *testing.T) {
 		t.Fatal("Count(0) of 3 items in 3 bytes failed")
 	}
 }
+
+// TestBulkMatchesAppend: for every Bulk message, the head followed by the
+// payload is exactly Append's encoding, so a frame written in two parts
+// decodes like one.
+func TestBulkMatchesAppend(t *testing.T) {
+	bulk := 0
+	for _, proto := range allMessages() {
+		if _, ok := proto.(Bulk); !ok {
+			continue
+		}
+		bulk++
+		for seed := uint64(0); seed < 20; seed++ {
+			m := fresh(proto)
+			(&filler{rng: rand.New(rand.NewPCG(seed, 5)), nonZero: seed%2 == 0}).fill(reflect.ValueOf(m))
+			b := m.(Bulk)
+			two := append(b.AppendHead([]byte("x")), b.Payload()...)
+			if want := m.Append([]byte("x")); !bytes.Equal(two, want) {
+				t.Fatalf("%s: head+payload %x, Append %x", typeName(m), two, want)
+			}
+		}
+	}
+	if bulk < 2 {
+		t.Fatalf("only %d Bulk messages; PutReq and GetResp should be", bulk)
+	}
+}
