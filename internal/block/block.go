@@ -6,7 +6,6 @@ package block
 
 import (
 	"encoding/hex"
-	"fmt"
 
 	"lukechampine.com/blake3"
 )
@@ -29,14 +28,3 @@ func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // Short is the first 12 hex digits, enough to tell blocks apart in logs.
 func (id ID) Short() string { return hex.EncodeToString(id[:6]) }
-
-// Parse reads the hex form written by String.
-func Parse(s string) (ID, error) {
-	var id ID
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("block: %q is not a 64-digit hex block ID", s)
-	}
-	copy(id[:], b)
-	return id, nil
-}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
-	"net"
 	"sync"
 
 	"github.com/cairn-fs/cairn/internal/wire"
@@ -129,13 +128,4 @@ func (s *Server) reply(st *quic.Stream, resp wire.Message, err error) {
 		return
 	}
 	writeFrame(st, []byte{statusOK}, resp)
-}
-
-// ListenCheck reports a friendly error if addr cannot be bound for UDP.
-func ListenCheck(addr string) error {
-	c, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return err
-	}
-	return c.Close()
 }
