@@ -24,7 +24,7 @@ func (f *FS) file(fh uint64) *fileHandle {
 
 func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
 	a, err := f.c.Make(ctx(), &wire.MakeReq{
-		Parent: in.NodeId, Name: name, Mode: syscall.S_IFREG | in.Mode&0o7777, Uid: in.Uid, Gid: in.Gid,
+		Parent: in.NodeId, Name: name, Mode: syscall.S_IFREG | in.Mode&0o7777, Uid: in.Uid, Gid: in.Gid, Umask: in.Umask,
 	})
 	if err != nil && in.Flags&syscall.O_EXCL == 0 && isExist(err) {
 		// Another mount created it since the kernel looked: open that one.

@@ -138,23 +138,26 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 	return f.attr("setattr", a, err, out)
 }
 
-func (f *FS) make(op string, h *fuse.InHeader, name string, mode, rdev uint32, target string, out *fuse.EntryOut) fuse.Status {
+// make creates an inode. The mount asks for FUSE_DONT_MASK, so mode
+// arrives without the caller's umask applied: the metaserver applies it
+// unless the parent's default ACL decides the mode instead.
+func (f *FS) make(op string, h *fuse.InHeader, name string, mode, umask, rdev uint32, target string, out *fuse.EntryOut) fuse.Status {
 	a, err := f.c.Make(ctx(), &wire.MakeReq{
-		Parent: h.NodeId, Name: name, Mode: mode, Uid: h.Uid, Gid: h.Gid, Rdev: rdev, Target: target,
+		Parent: h.NodeId, Name: name, Mode: mode, Uid: h.Uid, Gid: h.Gid, Rdev: rdev, Target: target, Umask: umask,
 	})
 	return f.entry(op, a, err, out)
 }
 
 func (f *FS) Mknod(_ <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
-	return f.make("mknod", &in.InHeader, name, in.Mode, in.Rdev, "", out)
+	return f.make("mknod", &in.InHeader, name, in.Mode, in.Umask, in.Rdev, "", out)
 }
 
 func (f *FS) Mkdir(_ <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
-	return f.make("mkdir", &in.InHeader, name, syscall.S_IFDIR|in.Mode&0o7777, 0, "", out)
+	return f.make("mkdir", &in.InHeader, name, syscall.S_IFDIR|in.Mode&0o7777, in.Umask, 0, "", out)
 }
 
 func (f *FS) Symlink(_ <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
-	return f.make("symlink", h, name, syscall.S_IFLNK|0o777, 0, target, out)
+	return f.make("symlink", h, name, syscall.S_IFLNK|0o777, 0, 0, target, out)
 }
 
 func (f *FS) Readlink(_ <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.Status) {

@@ -57,8 +57,12 @@ func New(c *client.Client, dir string, opts Options) (*Mount, error) {
 		DirectMount:   os.Geteuid() == 0,
 		AllowOther:    os.Geteuid() == 0,
 		Options:       []string{"default_permissions"},
-		DisableXAttrs: true,
 		Debug:         opts.Debug,
+		// The kernel enforces POSIX ACLs and leaves the umask to us
+		// (DONT_MASK), since a default ACL replaces it; SETXATTR_EXT
+		// says when setting an ACL must clear the setgid bit.
+		EnableAcl:         true,
+		ExtraCapabilities: fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT,
 	}
 	server, err := fuse.NewServer(fsys, abs, mo)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 //	                   client had it open; purged at that client's last close
 //	N node-id        → a chunkserver's cluster map entry
 //	S name           → system values (inode allocator, epoch)
+//	X ino name       → an extended attribute's value (POSIX ACLs too)
 const (
 	tInode   = 'I'
 	tDentry  = 'D'
@@ -28,6 +29,7 @@ const (
 	tNode    = 'N'
 	tOrphan  = 'O'
 	tSystem  = 'S'
+	tXattr   = 'X'
 )
 
 var (
@@ -63,3 +65,7 @@ func garbageKey(when int64, id block.ID) []byte {
 func orphanKey(ino uint64) []byte { return u64Key(tOrphan, ino) }
 
 func nodeKey(id string) []byte { return append([]byte{tNode}, id...) }
+
+func xattrPrefix(ino uint64) []byte { return u64Key(tXattr, ino) }
+
+func xattrKey(ino uint64, name string) []byte { return append(xattrPrefix(ino), name...) }

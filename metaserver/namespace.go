@@ -78,6 +78,9 @@ func (s *store) setAttr(req *wire.SetAttrReq) (attr wire.Attr, err error) {
 		}
 		if req.Valid&wire.SetMode != 0 {
 			n.Mode = n.Mode&syscall.S_IFMT | req.Mode&0o7777
+			if err := tx.chmodACL(n); err != nil {
+				return err
+			}
 		}
 		if req.Valid&wire.SetUid != 0 {
 			n.Uid = req.Uid
@@ -160,6 +163,9 @@ func (s *store) make(req *wire.MakeReq) (attr wire.Attr, err error) {
 				return wire.Errorf(wire.CodeInvalid, "symlink target of %d bytes", len(req.Target))
 			}
 			n.Target, n.Size = req.Target, uint64(len(req.Target))
+		}
+		if err := tx.inheritACL(parent, n, req.Umask); err != nil {
+			return err
 		}
 		tx.touchDir(parent)
 		if err := tx.putInode(n); err != nil {

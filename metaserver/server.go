@@ -174,6 +174,20 @@ func (s *Server) mux() rpc.Mux {
 	rpc.On(m, wire.MSync, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
 		return &wire.Empty{}, s.store.sync()
 	})
+	rpc.On(m, wire.MGetXattr, func(_ context.Context, r *wire.XattrReq) (wire.Message, error) {
+		v, err := s.store.getXattr(r)
+		return &wire.XattrResp{Value: v}, err
+	})
+	rpc.On(m, wire.MListXattr, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		names, err := s.store.listXattr(r.Ino)
+		return &wire.XattrListResp{Names: names}, err
+	})
+	rpc.On(m, wire.MSetXattr, func(_ context.Context, r *wire.SetXattrReq) (wire.Message, error) {
+		return attrResp(s.store.setXattr(r))
+	})
+	rpc.On(m, wire.MRemoveXattr, func(_ context.Context, r *wire.XattrReq) (wire.Message, error) {
+		return attrResp(s.store.removeXattr(r))
+	})
 	rpc.On(m, wire.MHeartbeat, func(_ context.Context, r *wire.HeartbeatReq) (wire.Message, error) {
 		if r.Node.ID == "" || r.Node.Addr == "" {
 			return nil, wire.Errorf(wire.CodeInvalid, "heartbeat without node ID or address")

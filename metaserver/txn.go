@@ -53,6 +53,9 @@ func (tx *txn) putInode(n *inode) error { return tx.put(inodeKey(n.Ino), n) }
 
 func (tx *txn) deleteInode(ino uint64) error {
 	tx.inodeDelta--
+	if err := tx.deleteXattrs(ino); err != nil {
+		return err
+	}
 	return tx.Delete(inodeKey(ino))
 }
 

@@ -84,6 +84,10 @@ type MakeReq struct {
 	Uid, Gid uint32
 	Rdev     uint32
 	Target   string // symlink target
+	// Umask is cleared from the permission bits unless Parent has a
+	// default POSIX ACL, which then decides them instead (as Linux's
+	// posix_acl_create).
+	Umask uint32
 }
 
 func (m *MakeReq) Append(b []byte) []byte {
@@ -93,7 +97,8 @@ func (m *MakeReq) Append(b []byte) []byte {
 	b = AppendU32(b, m.Uid)
 	b = AppendU32(b, m.Gid)
 	b = AppendU32(b, m.Rdev)
-	return AppendString(b, m.Target)
+	b = AppendString(b, m.Target)
+	return AppendU32(b, m.Umask)
 }
 
 func (m *MakeReq) Decode(r *Reader) {
@@ -104,6 +109,7 @@ func (m *MakeReq) Decode(r *Reader) {
 	m.Gid = r.U32()
 	m.Rdev = r.U32()
 	m.Target = r.String()
+	m.Umask = r.U32()
 }
 
 // LinkReq adds the name Name in Parent for inode Ino.

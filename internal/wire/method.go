@@ -25,6 +25,12 @@ const (
 	MSync      // Empty → Empty: every namespace change so far is durable
 	MPurge     // InoReq → Empty: drop an inode kept open after its last unlink
 
+	// Extended attributes (metaserver).
+	MGetXattr    // XattrReq → XattrResp
+	MListXattr   // InoReq → XattrListResp
+	MSetXattr    // SetXattrReq → AttrResp
+	MRemoveXattr // XattrReq → AttrResp
+
 	// Chunkserver methods.
 	CPut // PutReq → Empty
 	CGet // BlockReq → GetResp

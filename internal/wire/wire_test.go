@@ -47,6 +47,10 @@ func allMessages() []Message {
 		&StatFSResp{},
 		&HeartbeatReq{},
 		&MapResp{},
+		&SetXattrReq{},
+		&XattrReq{},
+		&XattrResp{},
+		&XattrListResp{},
 	}
 }
 
@@ -226,7 +230,7 @@ func examples() []Message {
 		&AttrResp{Attr: attr},
 		&LookupReq{Parent: 1, Name: "hello.txt"},
 		&SetAttrReq{Ino: 9, Valid: SetMode | SetSize | SetMtime, Mode: 0o600, Uid: 1, Gid: 2, Size: 77, Atime: 3, Mtime: 4},
-		&MakeReq{Parent: 1, Name: "link", Mode: 0o120777, Uid: 1, Gid: 2, Rdev: 8, Target: "../target"},
+		&MakeReq{Parent: 1, Name: "link", Mode: 0o120777, Uid: 1, Gid: 2, Rdev: 8, Target: "../target", Umask: 0o022},
 		&LinkReq{Ino: 5, Parent: 6, Name: "again"},
 		&RemoveReq{Parent: 1, Name: "gone", Dir: true, Open: []uint64{5, 6}},
 		&RenameReq{OldParent: 1, OldName: "a", NewParent: 2, NewName: "b", Flags: RenameExchange, Open: []uint64{9}},
@@ -238,6 +242,10 @@ func examples() []Message {
 		&StatFSResp{Total: 1 << 50, Free: 1 << 49, Inodes: 1000, Replicas: 3},
 		&HeartbeatReq{Node: node},
 		&MapResp{Map: cluster.Map{Epoch: 12, Nodes: []cluster.Node{node, {ID: "n2", Addr: "x:1", Weight: 1}}}, Replicas: 2},
+		&SetXattrReq{Ino: 7, Name: "user.mime_type", Value: []byte("text/plain\x00"), Flags: XattrCreate},
+		&XattrReq{Ino: 7, Name: "security.selinux"},
+		&XattrResp{Value: []byte{0, 1, 2}},
+		&XattrListResp{Names: []string{"trusted.x", "user.a", ""}},
 	}
 }
 

@@ -1,0 +1,34 @@
+package client
+
+import (
+	"context"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// GetXattr returns the value of extended attribute name of ino; an
+// absent name is wire.CodeNoData.
+func (c *Client) GetXattr(ctx context.Context, ino uint64, name string) ([]byte, error) {
+	var resp wire.XattrResp
+	err := c.meta(ctx, wire.MGetXattr, &wire.XattrReq{Ino: ino, Name: name}, &resp)
+	return resp.Value, err
+}
+
+// ListXattr returns the names of ino's extended attributes.
+func (c *Client) ListXattr(ctx context.Context, ino uint64) ([]string, error) {
+	var resp wire.XattrListResp
+	err := c.meta(ctx, wire.MListXattr, &wire.InoReq{Ino: ino}, &resp)
+	return resp.Names, err
+}
+
+// SetXattr sets an extended attribute (flags as wire.XattrCreate, ...)
+// and returns the inode's new attributes.
+func (c *Client) SetXattr(ctx context.Context, ino uint64, name string, value []byte, flags uint32) (wire.Attr, error) {
+	return c.attrCall(ctx, wire.MSetXattr, &wire.SetXattrReq{Ino: ino, Name: name, Value: value, Flags: flags})
+}
+
+// RemoveXattr removes an extended attribute; an absent name is
+// wire.CodeNoData.
+func (c *Client) RemoveXattr(ctx context.Context, ino uint64, name string) (wire.Attr, error) {
+	return c.attrCall(ctx, wire.MRemoveXattr, &wire.XattrReq{Ino: ino, Name: name})
+}

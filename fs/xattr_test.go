@@ -1,0 +1,205 @@
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/testcluster"
+	"golang.org/x/sys/unix"
+)
+
+// xattrScript is a list of extended attribute operations run on cairn
+// and on the local disk (ext4 under /tmp); every result is compared.
+// Each step returns a line describing what happened.
+func xattrScript(dir string) []string {
+	var out []string
+	p := func(name string) string { return filepath.Join(dir, name) }
+	say := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	errStr := func(err error) string {
+		if err == nil {
+			return "ok"
+		}
+		return unix.ErrnoName(modelErrno(err))
+	}
+	get := func(path, name string, size int) string {
+		buf := make([]byte, size)
+		n, err := unix.Lgetxattr(path, name, buf)
+		if err != nil {
+			return errStr(err)
+		}
+		if size == 0 {
+			return fmt.Sprintf("size %d", n)
+		}
+		return fmt.Sprintf("%q", buf[:n])
+	}
+	list := func(path string) string {
+		n, err := unix.Llistxattr(path, nil)
+		if err != nil {
+			return errStr(err)
+		}
+		buf := make([]byte, n)
+		m, err := unix.Llistxattr(path, buf)
+		if err != nil {
+			return errStr(err)
+		}
+		names := strings.Split(strings.TrimSuffix(string(buf[:m]), "\x00"), "\x00")
+		// Keep what both file systems can have: ext4 may add security.* labels.
+		var user []string // in name order: the order of a listing is the file system's
+
+		for _, name := range names {
+			if strings.HasPrefix(name, "user.") || strings.HasPrefix(name, "trusted.") {
+				user = append(user, name)
+			}
+		}
+		sort.Strings(user)
+		if len(buf) > 1 {
+			_, small := unix.Llistxattr(path, buf[:1])
+			return fmt.Sprintf("%v (size %d; 1-byte buffer: %s)", user, n, errStr(small))
+		}
+		return fmt.Sprintf("%v", user)
+	}
+	ctime := func(path string) time.Time {
+		var st unix.Stat_t
+		unix.Lstat(path, &st)
+		return time.Unix(st.Ctim.Unix())
+	}
+
+	os.WriteFile(p("f"), []byte("x"), 0o644)
+	os.Mkdir(p("d"), 0o755)
+	os.Symlink("f", p("l"))
+	unix.Mkfifo(p("fifo"), 0o644)
+
+	say("get missing: %s", get(p("f"), "user.a", 10))
+	say("list empty: %s", list(p("f")))
+	before := ctime(p("f"))
+	time.Sleep(10 * time.Millisecond)
+	say("set: %s", errStr(unix.Lsetxattr(p("f"), "user.a", []byte("hello"), 0)))
+	say("ctime moved on set: %v", ctime(p("f")).After(before))
+	say("get: %s", get(p("f"), "user.a", 100))
+	say("size query: %s", get(p("f"), "user.a", 0))
+	say("small buffer: %s", get(p("f"), "user.a", 2))
+	say("exact buffer: %s", get(p("f"), "user.a", 5))
+	say("create over existing: %s", errStr(unix.Lsetxattr(p("f"), "user.a", []byte("x"), unix.XATTR_CREATE)))
+	say("replace missing: %s", errStr(unix.Lsetxattr(p("f"), "user.b", []byte("x"), unix.XATTR_REPLACE)))
+	say("replace existing: %s", errStr(unix.Lsetxattr(p("f"), "user.a", []byte("bye"), unix.XATTR_REPLACE)))
+	say("create new: %s", errStr(unix.Lsetxattr(p("f"), "user.b", nil, unix.XATTR_CREATE)))
+	say("empty value: %s / %s", get(p("f"), "user.b", 10), get(p("f"), "user.b", 0))
+	say("binary value: %s", errStr(unix.Lsetxattr(p("f"), "user.bin", []byte{0, 1, 0, 255}, 0)))
+	say("get binary: %s", get(p("f"), "user.bin", 10))
+	say("trusted: %s %s", errStr(unix.Lsetxattr(p("f"), "trusted.t", []byte("root only"), 0)), get(p("f"), "trusted.t", 20))
+	say("list: %s", list(p("f")))
+	say("name of 255: %s", errStr(unix.Lsetxattr(p("f"), "user."+strings.Repeat("n", 250), []byte("v"), 0)))
+	say("get name of 255: %s", get(p("f"), "user."+strings.Repeat("n", 250), 10))
+	say("name of 256: %s", errStr(unix.Lsetxattr(p("f"), "user."+strings.Repeat("n", 251), []byte("v"), 0)))
+	say("get name of 256: %s", get(p("f"), "user."+strings.Repeat("n", 251), 10))
+	say("value of 65537: %s", errStr(unix.Lsetxattr(p("f"), "user.big", make([]byte, 65537), 0)))
+	say("no namespace: %s", errStr(unix.Lsetxattr(p("f"), "nonamespace", []byte("v"), 0)))
+	say("other system.*: %s", errStr(unix.Lsetxattr(p("f"), "system.other", []byte("v"), 0)))
+	say("bare user.: %s", errStr(unix.Lsetxattr(p("f"), "user.", []byte("v"), 0)))
+	say("get no namespace: %s", get(p("f"), "nonamespace", 10))
+	say("remove: %s", errStr(unix.Lremovexattr(p("f"), "user.a")))
+	say("remove again: %s", errStr(unix.Lremovexattr(p("f"), "user.a")))
+	say("get removed: %s", get(p("f"), "user.a", 10))
+	say("list after remove: %s", list(p("f")))
+	say("dir set: %s %s", errStr(unix.Lsetxattr(p("d"), "user.d", []byte("dir"), 0)), get(p("d"), "user.d", 10))
+	say("symlink user.*: %s", errStr(unix.Lsetxattr(p("l"), "user.s", []byte("v"), 0)))
+	say("symlink get user.*: %s", get(p("l"), "user.s", 10))
+	say("symlink trusted.*: %s %s", errStr(unix.Lsetxattr(p("l"), "trusted.s", []byte("v"), 0)), get(p("l"), "trusted.s", 10))
+	say("through symlink: %s", errStr(unix.Setxattr(p("l"), "user.via", []byte("v"), 0)))
+	say("target got it: %s", get(p("f"), "user.via", 10))
+	say("fifo user.*: %s", errStr(unix.Lsetxattr(p("fifo"), "user.x", []byte("v"), 0)))
+	say("fifo trusted.*: %s %s", errStr(unix.Lsetxattr(p("fifo"), "trusted.x", []byte("v"), 0)), get(p("fifo"), "trusted.x", 10))
+	say("missing file: %s", errStr(unix.Lsetxattr(p("nope"), "user.x", []byte("v"), 0)))
+	fd, err := unix.Open(p("f"), unix.O_RDONLY, 0)
+	if err == nil {
+		say("fset on O_RDONLY fd: %s", errStr(unix.Fsetxattr(fd, "user.fd", []byte("v"), 0)))
+		buf := make([]byte, 10)
+		n, err := unix.Fgetxattr(fd, "user.fd", buf)
+		say("fget: %s %q", errStr(err), buf[:max(n, 0)])
+		unix.Close(fd)
+	}
+	return out
+}
+
+func TestXattrMatchesLocal(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	local := t.TempDir()
+	requireUserXattrs(t, local)
+	cairn := c.Path("x")
+	if err := os.Mkdir(cairn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, want := xattrScript(cairn), xattrScript(local)
+	for i := range max(len(got), len(want)) {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			t.Errorf("cairn: %s\n       local: %s", g, w)
+		} else {
+			t.Logf("both: %s", g)
+		}
+	}
+}
+
+// requireUserXattrs fails the test when the reference directory cannot
+// hold user xattrs: a comparison with it would mean nothing.
+func requireUserXattrs(t *testing.T, dir string) {
+	t.Helper()
+	if err := unix.Setxattr(dir, "user.probe", []byte("1"), 0); err != nil {
+		t.Fatalf("the local reference %s has no user xattrs (%v): the comparison needs ext4 or tmpfs with user xattrs", dir, err)
+	}
+	unix.Removexattr(dir, "user.probe")
+}
+
+// TestXattrLimitsAndRestart checks what ext4 cannot show (a 64 KiB value
+// needs its ea_inode feature) and that xattrs survive a restart and go
+// with their inode.
+func TestXattrLimitsAndRestart(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	f := c.Path("f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte{7}, 65536)
+	if err := unix.Setxattr(f, "user.big", big, 0); err != nil {
+		t.Fatalf("value of 65536 bytes: %v", err)
+	}
+	if err := unix.Setxattr(f, "user.big", append(big, 1), 0); err != syscall.E2BIG {
+		t.Fatalf("value of 65537 bytes: %v, want E2BIG", err)
+	}
+	if err := unix.Setxattr(f, "user.z", []byte("zz"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Restart(t)
+	buf := make([]byte, 70000)
+	n, err := unix.Getxattr(f, "user.big", buf)
+	if err != nil || !bytes.Equal(buf[:n], big) {
+		t.Fatalf("after restart: %d bytes, %v", n, err)
+	}
+	n, err = unix.Listxattr(f, buf)
+	if err != nil || string(buf[:n]) != "user.big\x00user.z\x00" {
+		t.Fatalf("list after restart: %q, %v", buf[:max(n, 0)], err)
+	}
+	// A new file under a name that had xattrs starts without any.
+	if err := os.Remove(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Listxattr(f, buf); err != nil || n != 0 {
+		t.Fatalf("list of a new file: %q, %v", buf[:max(n, 0)], err)
+	}
+}

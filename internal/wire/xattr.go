@@ -1,0 +1,74 @@
+package wire
+
+// Extended attribute limits, as Linux's XATTR_NAME_MAX, XATTR_SIZE_MAX
+// and XATTR_LIST_MAX.
+const (
+	MaxXattrName  = 255
+	MaxXattrValue = 65536
+	MaxXattrList  = 65536 // the names of one inode, each with its NUL
+)
+
+// SetXattrReq flags. The first two are setxattr(2)'s.
+const (
+	XattrCreate   uint32 = 1      // fail with CodeExists if the name is set
+	XattrReplace  uint32 = 2      // fail with CodeNoData if the name is not set
+	XattrKillSgid uint32 = 1 << 8 // clear the setgid bit too (a POSIX ACL set by a non-member of the group)
+)
+
+// SetXattrReq sets extended attribute Name of inode Ino to Value; the
+// inode's ctime becomes now. Setting system.posix_acl_access also sets
+// the permission bits the ACL implies.
+type SetXattrReq struct {
+	Ino   uint64
+	Name  string
+	Value []byte
+	Flags uint32
+}
+
+func (m *SetXattrReq) Append(b []byte) []byte {
+	b = AppendU64(b, m.Ino)
+	b = AppendString(b, m.Name)
+	b = AppendBytes(b, m.Value)
+	return AppendU32(b, m.Flags)
+}
+
+func (m *SetXattrReq) Decode(r *Reader) {
+	m.Ino = r.U64()
+	m.Name = r.String()
+	m.Value = r.Bytes()
+	m.Flags = r.U32()
+}
+
+// XattrReq names one extended attribute of an inode (get, remove).
+type XattrReq struct {
+	Ino  uint64
+	Name string
+}
+
+func (m *XattrReq) Append(b []byte) []byte { return AppendString(AppendU64(b, m.Ino), m.Name) }
+func (m *XattrReq) Decode(r *Reader)       { m.Ino = r.U64(); m.Name = r.String() }
+
+// XattrResp is an extended attribute's value.
+type XattrResp struct{ Value []byte }
+
+func (m *XattrResp) Append(b []byte) []byte { return AppendBytes(b, m.Value) }
+func (m *XattrResp) Decode(r *Reader)       { m.Value = r.Bytes() }
+
+// XattrListResp is the names of an inode's extended attributes, in
+// byte order.
+type XattrListResp struct{ Names []string }
+
+func (m *XattrListResp) Append(b []byte) []byte {
+	b = AppendU32(b, uint32(len(m.Names)))
+	for _, n := range m.Names {
+		b = AppendString(b, n)
+	}
+	return b
+}
+
+func (m *XattrListResp) Decode(r *Reader) {
+	m.Names = make([]string, r.Count(4))
+	for i := range m.Names {
+		m.Names[i] = r.String()
+	}
+}
