@@ -29,6 +29,7 @@ type FS struct {
 	c       *client.Client
 	log     *slog.Logger
 	timeout time.Duration // entry and attribute cache timeout
+	caps    capCache      // recent security.capability answers (xattr.go)
 
 	mu struct {
 		sync.Mutex

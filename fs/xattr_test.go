@@ -116,6 +116,17 @@ func xattrScript(dir string) []string {
 	say("target got it: %s", get(p("f"), "user.via", 10))
 	say("fifo user.*: %s", errStr(unix.Lsetxattr(p("fifo"), "user.x", []byte("v"), 0)))
 	say("fifo trusted.*: %s %s", errStr(unix.Lsetxattr(p("fifo"), "trusted.x", []byte("v"), 0)), get(p("fifo"), "trusted.x", 10))
+	// File capabilities (VFS_CAP_REVISION_2: cap_net_raw permitted); a
+	// write drops them, as it drops setuid.
+	vfsCap := []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	os.WriteFile(p("prog"), []byte("#!/bin/sh\n"), 0o755)
+	say("set capability: %s", errStr(unix.Lsetxattr(p("prog"), "security.capability", vfsCap, 0)))
+	say("get capability: %s", get(p("prog"), "security.capability", 100))
+	if f, err := os.OpenFile(p("prog"), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		f.Write([]byte("true\n"))
+		f.Close()
+	}
+	say("capability after a write: %s", get(p("prog"), "security.capability", 100))
 	say("missing file: %s", errStr(unix.Lsetxattr(p("nope"), "user.x", []byte("v"), 0)))
 	fd, err := unix.Open(p("f"), unix.O_RDONLY, 0)
 	if err == nil {
