@@ -122,6 +122,12 @@ func TestPermissionsAsUsers(t *testing.T) {
 		{B, "chgrp 4343 own"},
 		{B, "chmod 777 own"},
 		{R, "chown 4343:4343 own && " + stat + " own"},
+		// utimensat: a writer may set the times to now; only the owner
+		// (or root) may set them to given values.
+		{A, "umask 0; echo x > shared && chmod 666 shared && echo y > ro && chmod 644 ro"},
+		{B, "touch shared; touch -m shared; touch -a shared; touch -d @1000 shared; touch -m -d @2000 shared; touch ro"},
+		{A, "touch -d @3000 shared && stat -c '%n %X %Y' shared"},
+		{R, "touch -d @4000 shared && stat -c '%n %X %Y' shared"},
 		// Directories: write and search bits.
 		{A, "mkdir locked && touch locked/f && chmod 555 locked && " + stat + " locked"},
 		{A, "touch locked/g; rm locked/f"},

@@ -100,10 +100,10 @@ func (s *store) setAttr(req *wire.SetAttrReq) (attr wire.Attr, err error) {
 					return err
 				}
 			}
-			if req.Size != n.Size {
-				n.Size = req.Size
-				n.Mtime = tx.now
-			}
+			// Even to the same size, as ext4: truncate(2) and O_TRUNC
+			// always set mtime.
+			n.Size = req.Size
+			n.Mtime = tx.now
 		}
 		switch {
 		case req.Valid&wire.SetAtimeNow != 0:

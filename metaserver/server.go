@@ -148,6 +148,9 @@ func (s *Server) mux() rpc.Mux {
 	})
 	rpc.On(m, wire.MReadDir, func(_ context.Context, r *wire.ReadDirReq) (wire.Message, error) {
 		resp, err := s.store.readDir(r)
+		if err == nil && r.After == "" {
+			err = s.store.touchAtime(r.Ino) // a listing from the start reads the directory
+		}
 		return &resp, err
 	})
 	rpc.On(m, wire.MReadlink, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
@@ -163,6 +166,9 @@ func (s *Server) mux() rpc.Mux {
 	})
 	rpc.On(m, wire.MExtents, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
 		resp, err := s.store.layout(r.Ino)
+		if err == nil {
+			err = s.store.touchAtime(r.Ino) // a mount fetches the layout to read
+		}
 		return &resp, err
 	})
 	rpc.On(m, wire.MStatFS, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {

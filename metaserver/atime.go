@@ -1,0 +1,44 @@
+package metaserver
+
+import (
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// Access times follow Linux's default, relatime: a read (of a file's
+// data, or of a directory's listing) sets atime to now when atime is not
+// after mtime or ctime, or is a day old. The kernel leaves atime to FUSE
+// file systems; cairn applies the rule when a mount fetches a file's
+// layout (once per open that reads) and when it lists a directory from
+// its start, so most reads cost no write at all.
+
+const relatimeMaxAge = 24 * time.Hour
+
+func needsAtime(a *wire.Attr, now int64) bool {
+	return a.Atime <= a.Mtime || a.Atime <= a.Ctime || now-a.Atime >= int64(relatimeMaxAge)
+}
+
+// touchAtime applies the relatime rule to ino. It looks in a snapshot
+// first, so an access that changes nothing writes nothing.
+func (s *store) touchAtime(ino uint64) error {
+	need := false
+	err := s.view(func(tx *txn) error {
+		n, err := tx.getInode(ino)
+		if err == nil {
+			need = needsAtime(&n.Attr, tx.now)
+		}
+		return err
+	})
+	if err != nil || !need {
+		return err
+	}
+	return s.update(func(tx *txn) error {
+		n, err := tx.getInode(ino)
+		if err != nil || !needsAtime(&n.Attr, tx.now) {
+			return err
+		}
+		n.Atime = tx.now
+		return tx.putInode(n)
+	})
+}
