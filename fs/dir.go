@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"github.com/cairn-fs/cairn/client"
 	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -13,6 +14,7 @@ type dirHandle struct {
 	ino     uint64
 	entries []wire.DirEntry
 	more    bool
+	open    *client.File // keeps the directory's attributes if it is removed while open
 }
 
 const dirPage = 1024
@@ -21,15 +23,24 @@ func (f *FS) OpenDir(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.mu.next++
-	f.mu.dirs[f.mu.next] = &dirHandle{ino: in.NodeId, more: true}
+	// Registering the directory as open with the client makes an rmdir
+	// keep it (with no links) until its last release, as Linux does.
+	f.mu.dirs[f.mu.next] = &dirHandle{ino: in.NodeId, more: true, open: f.c.Open(in.NodeId)}
 	out.Fh = f.mu.next
 	return fuse.OK
 }
 
 func (f *FS) ReleaseDir(in *fuse.ReleaseIn) {
 	f.mu.Lock()
+	d := f.mu.dirs[in.Fh]
 	delete(f.mu.dirs, in.Fh)
 	f.mu.Unlock()
+	if d == nil {
+		return
+	}
+	if err := d.open.Release(ctx()); err != nil {
+		f.log.Error("releasedir", "err", err)
+	}
 }
 
 // entryAt returns the i-th entry of the listing (0 and 1 are "." and

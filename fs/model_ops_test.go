@@ -987,15 +987,6 @@ const (
 	// that is open in a slot or was closed in the last few operations
 	// (busyInodes).
 	knownBugTruncateKeepsSize = false
-
-	// knownBugRemovedDirAttr: rmdir (or a rename over an empty directory)
-	// deletes the directory's inode at once, even while it is open, so
-	// fstat, fchmod and fchown through a descriptor of a removed
-	// directory fail with ENOENT; POSIX (and the local file system)
-	// answer them, with st_nlink 0. While set, those (and lseek, which
-	// begins with an fstat here) are not sent to a descriptor of a
-	// removed directory.
-	knownBugRemovedDirAttr = true
 )
 
 // modelInode identifies a file on the local side.
@@ -1043,14 +1034,6 @@ func (g *modelGen) avoidKnownBugs(o *modelOp, local *modelSide) {
 			if o.flags&unix.O_TRUNC != 0 && unix.Stat(local.p(o.path), &st) == nil &&
 				g.busyInodes(local)[modelInode{st.Dev, st.Ino}] && st.Size > 0 {
 				o.flags &^= unix.O_TRUNC
-			}
-		}
-	}
-	if knownBugRemovedDirAttr {
-		switch o.kind {
-		case opFstat, opFchmod, opFchown, opLseek: // lseek fstats first
-			if fdStat() && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Nlink == 0 {
-				o.kind = opFsync
 			}
 		}
 	}

@@ -252,7 +252,7 @@ func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, err error) {
 		if err := tx.dropLink(n, parent, req.Open); err != nil {
 			return err
 		}
-		if !n.isDir() {
+		if !n.isDir() || n.Nlink == 0 && slices.Contains(req.Open, n.Ino) {
 			gone = n.Attr
 		}
 		tx.touchDir(parent)
@@ -271,18 +271,25 @@ func (tx *txn) dropLink(n, parent *inode, open []uint64) error {
 			return wire.Errorf(wire.CodeNotEmpty, "directory %d", n.Ino)
 		}
 		parent.Nlink--
-		return tx.deleteInode(n.Ino)
-	}
-	n.Nlink--
-	n.Ctime = tx.now
-	if n.Nlink > 0 {
-		return tx.putInode(n)
+		// An open directory keeps its attributes for fstat, with no
+		// links; nothing can be created in it (getDir refuses it).
+		n.Nlink = 0
+		n.Ctime = tx.now
+	} else {
+		n.Nlink--
+		n.Ctime = tx.now
+		if n.Nlink > 0 {
+			return tx.putInode(n)
+		}
 	}
 	if slices.Contains(open, n.Ino) {
 		if err := tx.Set(orphanKey(n.Ino), nil); err != nil {
 			return err
 		}
 		return tx.putInode(n)
+	}
+	if n.isDir() {
+		return tx.deleteInode(n.Ino)
 	}
 	return tx.deleteFile(n.Ino)
 }
@@ -305,11 +312,14 @@ func (s *store) purge(ino uint64) error {
 		if err != nil {
 			return err
 		}
-		if n.Nlink > 0 || n.isDir() {
+		if n.Nlink > 0 {
 			return nil // linked again (or never an orphan): nothing to purge
 		}
 		if err := tx.Delete(orphanKey(ino)); err != nil {
 			return err
+		}
+		if n.isDir() {
+			return tx.deleteInode(ino)
 		}
 		return tx.deleteFile(ino)
 	})
@@ -399,7 +409,7 @@ func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, err error) {
 			if err := tx.dropLink(dst, newDir, req.Open); err != nil {
 				return err
 			}
-			if !dst.isDir() {
+			if !dst.isDir() || slices.Contains(req.Open, dst.Ino) {
 				replaced = dst.Attr
 			}
 		}

@@ -68,6 +68,10 @@ func (tx *txn) getDir(ino uint64) (*inode, error) {
 	if !n.isDir() {
 		return nil, wire.Errorf(wire.CodeNotDir, "inode %d", ino)
 	}
+	if n.Nlink == 0 {
+		// Removed, kept only while open: as Linux's dead directories.
+		return nil, wire.Errorf(wire.CodeNotFound, "directory %d was removed", ino)
+	}
 	return n, nil
 }
 

@@ -13,7 +13,7 @@ const (
 	MSetAttr   // SetAttrReq → AttrResp
 	MMake      // MakeReq → AttrResp
 	MLink      // LinkReq → AttrResp
-	MRemove    // RemoveReq → AttrResp: the inode that lost a name (Ino 0 for a directory)
+	MRemove    // RemoveReq → AttrResp: the inode that lost a name (Ino 0 for a directory not in Open)
 	MRename    // RenameReq → AttrResp: the inode the rename replaced, if any (else Ino 0)
 	MReadDir   // ReadDirReq → ReadDirResp
 	MReadlink  // InoReq → ReadlinkResp

@@ -1,0 +1,55 @@
+package metaserver
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// TestOpenDirectoryRemoved: an rmdir of a directory the caller has open
+// keeps its inode, with no links and nothing creatable in it, until purge.
+func TestOpenDirectoryRemoved(t *testing.T) {
+	s := newStore(t)
+	d := mk(t, s, RootIno, "d", modeDir)
+	setX(t, s, d.Ino, "user.x", "1")
+	gone, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "d", Dir: true, Open: []uint64{d.Ino}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gone.Ino != d.Ino || gone.Nlink != 0 {
+		t.Fatalf("remove returned %+v, want inode %d with nlink 0", gone, d.Ino)
+	}
+	if a := attr(t, s, d.Ino); a.Nlink != 0 || a.Mode != d.Mode {
+		t.Errorf("removed open directory: nlink %d mode %#o", a.Nlink, a.Mode)
+	}
+	if nlink(t, s, RootIno) != 2 {
+		t.Errorf("root nlink %d after rmdir, want 2", nlink(t, s, RootIno))
+	}
+	if _, err := s.make(&wire.MakeReq{Parent: d.Ino, Name: "x", Mode: modeFile}); !errors.Is(err, wire.ErrNotFound) {
+		t.Errorf("create in a removed directory: %v, want not found", err)
+	}
+	if _, err := s.readDir(&wire.ReadDirReq{Ino: d.Ino}); !errors.Is(err, wire.ErrNotFound) {
+		t.Errorf("list a removed directory: %v, want not found", err)
+	}
+	if err := s.purge(d.Ino); err != nil {
+		t.Fatal(err)
+	}
+	gone2 := func() {
+		if _, err := s.getAttr(d.Ino); !errors.Is(err, wire.ErrNotFound) {
+			t.Errorf("after purge: %v", err)
+		}
+		if n := xattrKeys(t, s, d.Ino); n != 0 {
+			t.Errorf("after purge: %d xattrs left", n)
+		}
+	}
+	gone2()
+	// Not open: gone at once, and nothing to report.
+	e := mk(t, s, RootIno, "e", modeDir)
+	if gone, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "e", Dir: true}); err != nil || gone.Ino != 0 {
+		t.Fatalf("rmdir: %+v, %v", gone, err)
+	}
+	if _, err := s.getAttr(e.Ino); !errors.Is(err, wire.ErrNotFound) {
+		t.Errorf("removed closed directory: %v", err)
+	}
+}
