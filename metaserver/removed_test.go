@@ -53,3 +53,28 @@ func TestOpenDirectoryRemoved(t *testing.T) {
 		t.Errorf("removed closed directory: %v", err)
 	}
 }
+
+// TestLinkLimit: a file has at most 65000 links, as on ext4 (EMLINK).
+func TestLinkLimit(t *testing.T) {
+	s := newStore(t)
+	f := mk(t, s, RootIno, "f", modeFile)
+	err := s.update(func(tx *txn) error {
+		n, err := tx.getInode(f.Ino)
+		if err != nil {
+			return err
+		}
+		n.Nlink = 64999 // as if that many links had been made
+		return tx.putInode(n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "l65000"}); err != nil {
+		t.Fatalf("link number 65000: %v", err)
+	}
+	_, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "l65001"})
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeMlink {
+		t.Fatalf("link number 65001: %v, want too many links", err)
+	}
+}
