@@ -16,7 +16,9 @@ import (
 func edgeScript(dir string) []string {
 	var out []string
 	p := func(rel string) string { return filepath.Join(dir, rel) }
-	say := func(what string, err error) { out = append(out, fmt.Sprintf("%s: %s", what, modelErrStr(modelErrno(err)))) }
+	say := func(what string, err error) {
+		out = append(out, fmt.Sprintf("%s: %s", what, modelErrStr(modelErrno(err))))
+	}
 	n255, n256 := strings.Repeat("n", 255), strings.Repeat("n", 256)
 
 	say("create name of 255", os.WriteFile(p(n255), nil, 0o644))

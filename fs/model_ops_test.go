@@ -68,6 +68,15 @@ const (
 	opFstat
 	opReaddir
 	opReadFile
+	// Extended attributes and times (model_meta_ops_test.go).
+	opSetxattr
+	opFsetxattr
+	opGetxattr
+	opFgetxattr
+	opListxattr
+	opRemovexattr
+	opUtimens
+	opFutimens
 	// Whole-run operations, executed by the pair runner (model_test.go).
 	opCloseAll  // close every slot on both sides
 	opCheckTree // compare the whole trees
@@ -85,6 +94,8 @@ var opNames = [nOpKinds]string{
 	opLchown: "lchown", opFchown: "fchown", opStat: "stat", opLstat: "lstat", opFstat: "fstat",
 	opReaddir: "readdir", opReadFile: "readfile", opCloseAll: "close-all",
 	opCheckTree: "check-tree", opRestart: "RESTART",
+	opSetxattr: "setxattr", opFsetxattr: "fsetxattr", opGetxattr: "getxattr", opFgetxattr: "fgetxattr",
+	opListxattr: "listxattr", opRemovexattr: "removexattr", opUtimens: "utimensat", opFutimens: "futimens",
 }
 
 func (k opKind) String() string { return opNames[k] }
@@ -102,10 +113,16 @@ type modelOp struct {
 	n        int64  // write/read length; truncate size
 	seed     uint64 // write data
 	uid, gid int    // chown
+
+	xname string           // extended attribute name (model_meta_ops_test.go)
+	times [2]unix.Timespec // utimensat atime, mtime
 }
 
 func (o modelOp) String() string {
 	s := fmt.Sprintf("#%d", o.slot)
+	if t, ok := o.metaString(s); ok {
+		return t
+	}
 	switch o.kind {
 	case opOpen:
 		return fmt.Sprintf("open      %s %q %s %#o", s, o.path, modelOpenFlags(o.flags), o.mode)
@@ -444,6 +461,8 @@ func (s *modelSide) exec(o modelOp) opResult {
 	case opReadFile:
 		r.data, r.errno = modelReadAll(s.p(o.path), unix.O_RDONLY)
 		r.hasData = r.errno == 0
+	case opSetxattr, opFsetxattr, opGetxattr, opFgetxattr, opListxattr, opRemovexattr, opUtimens, opFutimens:
+		r = s.execMeta(o, fd)
 	default:
 		panic(fmt.Sprintf("modelSide.exec: %v", o.kind))
 	}
@@ -834,6 +853,8 @@ var opWeights = []struct {
 	{opMkdir, 5}, {opRmdir, 4}, {opSymlink, 3}, {opReadlink, 2}, {opChmod, 3}, {opFchmod, 1},
 	{opChown, 2}, {opLchown, 1}, {opFchown, 1}, {opStat, 4}, {opLstat, 3}, {opFstat, 4},
 	{opReaddir, 3}, {opReadFile, 2},
+	{opSetxattr, 3}, {opFsetxattr, 1}, {opGetxattr, 3}, {opFgetxattr, 1}, {opListxattr, 2},
+	{opRemovexattr, 2}, {opUtimens, 3}, {opFutimens, 1},
 }
 
 // next makes one random operation given the local side's state.
@@ -959,6 +980,8 @@ func (g *modelGen) next(local *modelSide) modelOp {
 		o.path = g.anyPath(ents)
 	case opReadFile:
 		o.path = g.anyPath(ents, unix.S_IFREG)
+	case opSetxattr, opFsetxattr, opGetxattr, opFgetxattr, opListxattr, opRemovexattr, opUtimens, opFutimens:
+		g.metaOp(&o, ents, local)
 	}
 	g.n++
 	if o.kind == opClose || o.kind == opOpen { // an open reuses its slot: it closes what was there
