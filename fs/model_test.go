@@ -392,7 +392,9 @@ func (m *model) compareTrees(cs, ls *modelSide) string {
 		if !bytes.Equal(c.data, l.data) {
 			add("%s: content: %s", name, modelDataDiff(c.data, l.data))
 		}
-		outside := func(t time.Time) bool { return t.Before(m.start.Add(-2*time.Second)) || t.After(now.Add(2*time.Second)) }
+		outside := func(t time.Time) bool {
+			return t.Before(m.start.Add(-2*time.Second)) || t.After(now.Add(2*time.Second))
+		}
 		if outside(l.mtime) { // set by utimensat: then the same on both sides
 			if !c.mtime.Equal(l.mtime) {
 				add("%s: mtime: cairn %v, local %v", name, c.mtime, l.mtime)
