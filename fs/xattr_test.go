@@ -89,6 +89,8 @@ func xattrScript(dir string) []string {
 	say("create over existing: %s", errStr(unix.Lsetxattr(p("f"), "user.a", []byte("x"), unix.XATTR_CREATE)))
 	say("replace missing: %s", errStr(unix.Lsetxattr(p("f"), "user.b", []byte("x"), unix.XATTR_REPLACE)))
 	say("replace existing: %s", errStr(unix.Lsetxattr(p("f"), "user.a", []byte("bye"), unix.XATTR_REPLACE)))
+	say("create and replace, existing: %s", errStr(unix.Lsetxattr(p("f"), "user.a", []byte("x"), unix.XATTR_CREATE|unix.XATTR_REPLACE)))
+	say("create and replace, missing: %s", errStr(unix.Lsetxattr(p("f"), "user.b", []byte("x"), unix.XATTR_CREATE|unix.XATTR_REPLACE)))
 	say("create new: %s", errStr(unix.Lsetxattr(p("f"), "user.b", nil, unix.XATTR_CREATE)))
 	say("empty value: %s / %s", get(p("f"), "user.b", 10), get(p("f"), "user.b", 0))
 	say("binary value: %s", errStr(unix.Lsetxattr(p("f"), "user.bin", []byte{0, 1, 0, 255}, 0)))

@@ -115,9 +115,6 @@ func (s *store) setXattr(req *wire.SetXattrReq) (attr wire.Attr, err error) {
 	if len(req.Value) > wire.MaxXattrValue {
 		return attr, wire.Errorf(wire.CodeTooBig, "extended attribute %q: value of %d bytes (at most %d)", req.Name, len(req.Value), wire.MaxXattrValue)
 	}
-	if req.Flags&wire.XattrCreate != 0 && req.Flags&wire.XattrReplace != 0 {
-		return attr, wire.Errorf(wire.CodeInvalid, "setxattr with both XATTR_CREATE and XATTR_REPLACE")
-	}
 	err = s.update(func(tx *txn) error {
 		n, err := tx.getInode(req.Ino)
 		if err != nil {
@@ -133,6 +130,7 @@ func (s *store) setXattr(req *wire.SetXattrReq) (attr wire.Attr, err error) {
 			listed += len(name) + 1
 			exists = exists || name == req.Name
 		}
+		// Both flags at once are allowed, as on ext4: each one checks.
 		switch {
 		case exists && req.Flags&wire.XattrCreate != 0:
 			return wire.Errorf(wire.CodeExists, "extended attribute %q on inode %d", req.Name, req.Ino)

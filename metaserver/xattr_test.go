@@ -97,7 +97,7 @@ func TestXattrErrors(t *testing.T) {
 		{wire.SetXattrReq{Ino: f.Ino, Name: ""}, wire.CodeRange},
 		{wire.SetXattrReq{Ino: f.Ino, Name: "user." + string(make([]byte, 251))}, wire.CodeRange},
 		{wire.SetXattrReq{Ino: f.Ino, Name: "user.v", Value: make([]byte, wire.MaxXattrValue+1)}, wire.CodeTooBig},
-		{wire.SetXattrReq{Ino: f.Ino, Name: "user.v", Flags: wire.XattrCreate | wire.XattrReplace}, wire.CodeInvalid},
+		{wire.SetXattrReq{Ino: f.Ino, Name: "user.v", Flags: wire.XattrCreate | wire.XattrReplace}, wire.CodeNoData},
 		{wire.SetXattrReq{Ino: f.Ino, Name: "user.v", Flags: wire.XattrReplace}, wire.CodeNoData},
 		{wire.SetXattrReq{Ino: f.Ino, Name: "os2.v"}, wire.CodeNotSup},
 		{wire.SetXattrReq{Ino: f.Ino, Name: aclAccess, Value: []byte{1, 2, 3}}, wire.CodeInvalid},
