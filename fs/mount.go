@@ -58,6 +58,7 @@ func New(c *client.Client, dir string, opts Options) (*Mount, error) {
 		AllowOther:    os.Geteuid() == 0,
 		Options:       []string{"default_permissions"},
 		DisableXAttrs: true,
+		EnableLocks:   true, // kept in the metaserver: lock.go
 		Debug:         opts.Debug,
 	}
 	server, err := fuse.NewServer(fsys, abs, mo)
