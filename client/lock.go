@@ -51,6 +51,9 @@ func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (t
 	for {
 		var resp wire.LockResp
 		if err := c.meta(ctx, wire.MSetLock, c.lockReq(ino, lk, wait), &resp); err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err() // interrupted: EINTR, not a server failure
+			}
 			return false, err
 		}
 		if !resp.Conflict {

@@ -227,3 +227,6 @@ func (l *lockTable) count() int {
 	}
 	return n
 }
+
+// LockCount is how many file locks are held, for tests and status.
+func (s *Server) LockCount() int { return s.locks.count() }
