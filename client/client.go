@@ -44,12 +44,16 @@ type Client struct {
 	upload  chan struct{} // semaphore: one token per block in flight
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	session uint64 // this client's session in the metaserver (session.go)
 
 	mu struct {
 		sync.Mutex
 		cmap     cluster.Map
 		replicas int
 		files    map[uint64]*File // open files by inode
+		// lockOwners lists, by inode, the POSIX lock owners that may hold
+		// locks, so that a close by anyone else costs no call (lock.go).
+		lockOwners map[uint64]map[uint64]bool
 	}
 }
 
@@ -84,22 +88,27 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		upload: make(chan struct{}, cfg.MaxInflight),
 		stop:   make(chan struct{}),
 	}
+	c.session = newSessionID()
 	c.mu.files = make(map[uint64]*File)
+	c.mu.lockOwners = make(map[uint64]map[uint64]bool)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.refreshMap(ctx); err != nil {
 		c.rpc.Close()
 		return nil, fmt.Errorf("cannot reach metaserver %s: %w", cfg.Meta, err)
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.mapLoop()
+	go c.sessionLoop()
 	return c, nil
 }
 
-// Close releases connections. Callers flush open files first.
+// Close ends the session (releasing its locks and the files it kept open
+// after unlink) and releases connections. Callers flush open files first.
 func (c *Client) Close() {
 	close(c.stop)
 	c.wg.Wait()
+	c.endSession()
 	c.rpc.Close()
 }
 

@@ -75,7 +75,7 @@ func (c *Client) Link(ctx context.Context, ino, parent uint64, name string) (wir
 // still has open survives its last unlink until its last close here.
 func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir bool) error {
 	var resp wire.AttrResp
-	err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: c.openInos()}, &resp)
+	err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: c.openInos(), Session: c.session}, &resp)
 	c.noteUnlinked(resp.Attr)
 	return err
 }
@@ -83,7 +83,7 @@ func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir boo
 // Rename renames atomically; a replaced file is treated as by Remove.
 func (c *Client) Rename(ctx context.Context, req *wire.RenameReq) error {
 	var resp wire.AttrResp
-	req.Open = c.openInos()
+	req.Open, req.Session = c.openInos(), c.session
 	err := c.meta(ctx, wire.MRename, req, &resp)
 	c.noteUnlinked(resp.Attr)
 	return err

@@ -68,8 +68,13 @@ func (f *FS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fu
 
 // Flush runs at every close(2) of a descriptor: the data is durable and
 // visible to other mounts when close returns.
+// It also releases the closing process's POSIX locks on the file.
 func (f *FS) Flush(_ <-chan struct{}, in *fuse.FlushIn) fuse.Status {
-	return f.sync("flush", in.Fh)
+	st := f.sync("flush", in.Fh)
+	if err := f.c.ReleaseLocks(ctx(), in.NodeId, in.LockOwner); err != nil {
+		f.log.Error("release locks at close", "ino", in.NodeId, "err", err)
+	}
+	return st
 }
 
 func (f *FS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
@@ -92,6 +97,11 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if h == nil {
 		return
 	}
+	flockOwner := uint64(0)
+	if in.ReleaseFlags&releaseFlockUnlock != 0 {
+		flockOwner = in.LockOwner
+	}
+	f.releaseHandleLocks(in.NodeId, h, flockOwner)
 	// Writes through a mapping can arrive after the last flush.
 	if err := h.f.Flush(ctx()); err != nil {
 		f.log.Error("flush at release failed", "err", err)

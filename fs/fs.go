@@ -42,6 +42,9 @@ type FS struct {
 type fileHandle struct {
 	f     *client.File
 	flags uint32
+	// lockOwners are the lock owners that locked through this handle
+	// (lock.go); guarded by FS.mu.
+	lockOwners map[uint64]bool
 }
 
 func newFS(c *client.Client, log *slog.Logger, timeout time.Duration) *FS {

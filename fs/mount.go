@@ -57,6 +57,7 @@ func New(c *client.Client, dir string, opts Options) (*Mount, error) {
 		DirectMount:   os.Geteuid() == 0,
 		AllowOther:    os.Geteuid() == 0,
 		Options:       []string{"default_permissions"},
+		EnableLocks:   true, // kept in the metaserver: lock.go
 		Debug:         opts.Debug,
 		// The kernel enforces POSIX ACLs and leaves the umask to us
 		// (DONT_MASK), since a default ACL replaces it; SETXATTR_EXT

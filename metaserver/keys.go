@@ -16,7 +16,9 @@ import (
 //	G when block     → a block whose count reached zero at time when;
 //	                   garbage once the grace period has passed
 //	O ino            → an orphan: an inode with no names, kept because a
-//	                   client had it open; purged at that client's last close
+//	                   client had it open; the value is that client's
+//	                   session. Purged at its last close there, or when
+//	                   the session expires (see session.go)
 //	N node-id        → a chunkserver's cluster map entry
 //	S name           → system values (inode allocator, epoch)
 //	X ino name       → an extended attribute's value (POSIX ACLs too)

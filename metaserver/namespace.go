@@ -1,6 +1,7 @@
 package metaserver
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 	"syscall"
@@ -249,7 +250,7 @@ func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, err error) {
 		if err := tx.Delete(dentryKey(req.Parent, req.Name)); err != nil {
 			return err
 		}
-		if err := tx.dropLink(n, parent, req.Open); err != nil {
+		if err := tx.dropLink(n, parent, req.Open, req.Session); err != nil {
 			return err
 		}
 		if !n.isDir() || n.Nlink == 0 && slices.Contains(req.Open, n.Ino) {
@@ -264,8 +265,9 @@ func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, err error) {
 // dropLink removes one name of n from parent (whose dentry the caller
 // deletes): a directory must be empty and goes at once; a file loses a
 // link and, with its last one, its inode and layout — unless it is in
-// open, the inodes the caller has open, which keep it as an orphan.
-func (tx *txn) dropLink(n, parent *inode, open []uint64) error {
+// open, the inodes the caller has open, which keep it as an orphan owned
+// by the caller's session.
+func (tx *txn) dropLink(n, parent *inode, open []uint64, session uint64) error {
 	if n.isDir() {
 		if !tx.dirEmpty(n.Ino) {
 			return wire.Errorf(wire.CodeNotEmpty, "directory %d", n.Ino)
@@ -283,7 +285,7 @@ func (tx *txn) dropLink(n, parent *inode, open []uint64) error {
 		}
 	}
 	if slices.Contains(open, n.Ino) {
-		if err := tx.Set(orphanKey(n.Ino), nil); err != nil {
+		if err := tx.Set(orphanKey(n.Ino), binary.BigEndian.AppendUint64(nil, session)); err != nil {
 			return err
 		}
 		return tx.putInode(n)
@@ -406,7 +408,7 @@ func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, err error) {
 			case !src.isDir() && dst.isDir():
 				return wire.Errorf(wire.CodeIsDir, "%q", req.NewName)
 			}
-			if err := tx.dropLink(dst, newDir, req.Open); err != nil {
+			if err := tx.dropLink(dst, newDir, req.Open, req.Session); err != nil {
 				return err
 			}
 			if !dst.isDir() || slices.Contains(req.Open, dst.Ino) {

@@ -28,7 +28,10 @@ type Config struct {
 	CA        *pki.CA       // cluster CA; required
 	Replicas  int           // copies of each block; 3 if zero
 	DownAfter time.Duration // silence before a chunkserver is marked down; 15s if zero
-	Log       *slog.Logger  // slog.Default() if nil
+	// SessionTTL is how long a client session lives without renewal
+	// before its locks and orphans are dropped; 30s if zero.
+	SessionTTL time.Duration
+	Log        *slog.Logger // slog.Default() if nil
 }
 
 // Server is a running metaserver.
@@ -36,9 +39,12 @@ type Server struct {
 	cfg     Config
 	store   *store
 	members *members
-	rpc     *rpc.Server
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// sessions and locks are in memory only: a restart loses them.
+	sessions *sessions
+	locks    *lockTable
+	rpc      *rpc.Server
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // Start opens the namespace in cfg.Dir and starts serving.
@@ -54,6 +60,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.DownAfter <= 0 {
 		cfg.DownAfter = 15 * time.Second
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 30 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -77,7 +86,12 @@ func Start(cfg Config) (*Server, error) {
 		st.close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, members: ms, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, store: st, members: ms, stop: make(chan struct{}),
+		sessions: newSessions(cfg.SessionTTL), locks: newLockTable()}
+	if err := s.adoptOrphans(); err != nil {
+		st.close()
+		return nil, fmt.Errorf("metaserver: orphaned files: %w", err)
+	}
 	s.rpc, err = rpc.Listen(cfg.Addr, tlsConf, s.mux(), cfg.Log)
 	if err != nil {
 		st.close()
@@ -109,6 +123,7 @@ func (s *Server) watchMembers() {
 			return
 		case now := <-t.C:
 			s.members.markDown(now)
+			s.expireSessions(now)
 		}
 	}
 }
@@ -193,6 +208,19 @@ func (s *Server) mux() rpc.Mux {
 	})
 	rpc.On(m, wire.MRemoveXattr, func(_ context.Context, r *wire.XattrReq) (wire.Message, error) {
 		return attrResp(s.store.removeXattr(r))
+	})
+	rpc.On(m, wire.MSession, func(_ context.Context, r *wire.SessionReq) (wire.Message, error) {
+		return s.session(r)
+	})
+	rpc.On(m, wire.MGetLock, func(_ context.Context, r *wire.LockReq) (wire.Message, error) {
+		return s.locks.get(r)
+	})
+	rpc.On(m, wire.MSetLock, func(ctx context.Context, r *wire.LockReq) (wire.Message, error) {
+		if r.Session == 0 {
+			return nil, wire.Errorf(wire.CodeInvalid, "lock without a session")
+		}
+		s.sessions.renew(r.Session, time.Now())
+		return s.locks.set(ctx, r)
 	})
 	rpc.On(m, wire.MHeartbeat, func(_ context.Context, r *wire.HeartbeatReq) (wire.Message, error) {
 		if r.Node.ID == "" || r.Node.Addr == "" {

@@ -23,10 +23,11 @@ import (
 
 // Options shape the cluster. Zero values mean the defaults noted.
 type Options struct {
-	Chunkservers int    // 3 if zero
-	Replicas     int    // 3 if zero
-	NoMount      bool   // start the client but do not mount
-	Dir          string // data directory; a fresh temporary one if empty (pass an old one to restart)
+	Chunkservers int           // 3 if zero
+	Replicas     int           // 3 if zero
+	NoMount      bool          // start the client but do not mount
+	Dir          string        // data directory; a fresh temporary one if empty (pass an old one to restart)
+	SessionTTL   time.Duration // metaserver client session lease; the metaserver's default if zero
 }
 
 // Cluster is a running in-process cluster.
@@ -41,6 +42,12 @@ type Cluster struct {
 
 	opts    Options
 	stopped bool
+	extra   []*extraMount
+}
+
+type extraMount struct {
+	client *client.Client
+	mount  *fs.Mount
 }
 
 // Start starts a cluster and registers its Stop with t.Cleanup.
@@ -72,6 +79,7 @@ func (c *Cluster) start(t testing.TB) error {
 	c.CA = ca
 	c.Meta, err = metaserver.Start(metaserver.Config{
 		Dir: filepath.Join(c.Dir, "meta"), CA: ca, Replicas: c.opts.Replicas, Log: log,
+		SessionTTL: c.opts.SessionTTL,
 	})
 	if err != nil {
 		return err
@@ -107,6 +115,12 @@ func (c *Cluster) Stop() {
 		return
 	}
 	c.stopped = true
+	for _, m := range c.extra {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		m.mount.Close(ctx)
+		cancel()
+		m.client.Close()
+	}
 	if c.Mount != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		c.Mount.Close(ctx)
@@ -133,6 +147,30 @@ func (c *Cluster) Restart(t testing.TB) {
 	if err := c.start(t); err != nil {
 		t.Fatalf("restart test cluster: %v", err)
 	}
+}
+
+// AddMount starts another client of the cluster and mounts it on a fresh
+// directory, as a second machine would; Stop unmounts it. It returns the
+// client and the mountpoint.
+func (c *Cluster) AddMount(t testing.TB) (*client.Client, string) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA, Log: log, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("second client: %v", err)
+	}
+	dir := filepath.Join(c.Dir, fmt.Sprintf("mnt%d", len(c.extra)+2))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		cl.Close()
+		t.Fatal(err)
+	}
+	m, err := fs.New(cl, dir, fs.Options{Log: log})
+	if err != nil {
+		cl.Close()
+		t.Fatalf("second mount: %v", err)
+	}
+	c.extra = append(c.extra, &extraMount{client: cl, mount: m})
+	return cl, dir
 }
 
 // Path joins elem onto the mountpoint.

@@ -125,17 +125,19 @@ func (m *LinkReq) Decode(r *Reader) { m.Ino = r.U64(); m.Parent = r.U64(); m.Nam
 
 // RemoveReq unlinks a file (Dir false) or removes an empty directory.
 // Open lists the inodes the caller has open: one of them that loses its
-// last link is kept, with nlink 0, until the caller purges it (MPurge).
+// last link is kept, with nlink 0, until the caller purges it (MPurge) or
+// the caller's Session expires.
 type RemoveReq struct {
-	Parent uint64
-	Name   string
-	Dir    bool
-	Open   []uint64
+	Parent  uint64
+	Name    string
+	Dir     bool
+	Open    []uint64
+	Session uint64
 }
 
 func (m *RemoveReq) Append(b []byte) []byte {
 	b = AppendBool(AppendString(AppendU64(b, m.Parent), m.Name), m.Dir)
-	return appendInos(b, m.Open)
+	return AppendU64(appendInos(b, m.Open), m.Session)
 }
 
 func (m *RemoveReq) Decode(r *Reader) {
@@ -143,6 +145,7 @@ func (m *RemoveReq) Decode(r *Reader) {
 	m.Name = r.String()
 	m.Dir = r.Bool()
 	m.Open = readInos(r)
+	m.Session = r.U64()
 }
 
 func appendInos(b []byte, inos []uint64) []byte {
@@ -175,6 +178,7 @@ type RenameReq struct {
 	NewName   string
 	Flags     uint32
 	Open      []uint64 // as in RemoveReq, for an inode the rename replaces
+	Session   uint64   // as in RemoveReq
 }
 
 func (m *RenameReq) Append(b []byte) []byte {
@@ -183,7 +187,7 @@ func (m *RenameReq) Append(b []byte) []byte {
 	b = AppendU64(b, m.NewParent)
 	b = AppendString(b, m.NewName)
 	b = AppendU32(b, m.Flags)
-	return appendInos(b, m.Open)
+	return AppendU64(appendInos(b, m.Open), m.Session)
 }
 
 func (m *RenameReq) Decode(r *Reader) {
@@ -193,6 +197,7 @@ func (m *RenameReq) Decode(r *Reader) {
 	m.NewName = r.String()
 	m.Flags = r.U32()
 	m.Open = readInos(r)
+	m.Session = r.U64()
 }
 
 // ReadDirReq lists directory Ino in name order, starting after the name

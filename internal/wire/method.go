@@ -24,6 +24,9 @@ const (
 	MHeartbeat // HeartbeatReq → MapResp
 	MSync      // Empty → Empty: every namespace change so far is durable
 	MPurge     // InoReq → Empty: drop an inode kept open after its last unlink
+	MSession   // SessionReq → SessionResp: open, renew or end a client session
+	MGetLock   // LockReq → LockResp
+	MSetLock   // LockReq → LockResp
 
 	// Extended attributes (metaserver).
 	MGetXattr    // XattrReq → XattrResp

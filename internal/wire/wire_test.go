@@ -51,6 +51,10 @@ func allMessages() []Message {
 		&XattrReq{},
 		&XattrResp{},
 		&XattrListResp{},
+		&SessionReq{},
+		&SessionResp{},
+		&LockReq{},
+		&LockResp{},
 	}
 }
 
@@ -232,8 +236,12 @@ func examples() []Message {
 		&SetAttrReq{Ino: 9, Valid: SetMode | SetSize | SetMtime, Mode: 0o600, Uid: 1, Gid: 2, Size: 77, Atime: 3, Mtime: 4},
 		&MakeReq{Parent: 1, Name: "link", Mode: 0o120777, Uid: 1, Gid: 2, Rdev: 8, Target: "../target", Umask: 0o022},
 		&LinkReq{Ino: 5, Parent: 6, Name: "again"},
-		&RemoveReq{Parent: 1, Name: "gone", Dir: true, Open: []uint64{5, 6}},
-		&RenameReq{OldParent: 1, OldName: "a", NewParent: 2, NewName: "b", Flags: RenameExchange, Open: []uint64{9}},
+		&RemoveReq{Parent: 1, Name: "gone", Dir: true, Open: []uint64{5, 6}, Session: 77},
+		&RenameReq{OldParent: 1, OldName: "a", NewParent: 2, NewName: "b", Flags: RenameExchange, Open: []uint64{9}, Session: 78},
+		&SessionReq{Session: 0xfeedface, End: true},
+		&SessionResp{TTL: 30e9},
+		&LockReq{Session: 1, Ino: 2, Owner: 3, Pid: 4, Kind: LockFlock, Type: LockWrite, Start: 5, End: LockEnd, Wait: true},
+		&LockResp{Conflict: true, Type: LockRead, Start: 10, End: 20, Pid: 99},
 		&ReadDirReq{Ino: 1, After: "m", Limit: 100},
 		&ReadDirResp{Entries: []DirEntry{{Name: "a", Attr: attr}, {Name: "b", Attr: Attr{Ino: 8}}}, More: true},
 		&ReadlinkResp{Target: "/some/where"},

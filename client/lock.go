@@ -1,0 +1,101 @@
+package client
+
+import (
+	"context"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// Lock is a file lock as the kernel describes it: Owner is the kernel's
+// lock owner (unique within this client), Kind is wire.LockPosix or
+// wire.LockFlock, Type is wire.LockRead, LockWrite or LockUnlock, and
+// [Start, End] is inclusive (End wire.LockEnd: to the end of the file).
+type Lock struct {
+	Owner      uint64
+	Pid        uint32
+	Kind, Type uint8
+	Start, End uint64
+}
+
+func (c *Client) lockReq(ino uint64, lk Lock, wait bool) *wire.LockReq {
+	return &wire.LockReq{
+		Session: c.session, Ino: ino, Owner: lk.Owner, Pid: lk.Pid,
+		Kind: lk.Kind, Type: lk.Type, Start: lk.Start, End: lk.End, Wait: wait,
+	}
+}
+
+func conflictOf(r *wire.LockResp, kind uint8) Lock {
+	return Lock{Pid: r.Pid, Kind: kind, Type: r.Type, Start: r.Start, End: r.End}
+}
+
+// TestLock returns a lock of another owner (of any client) that would
+// keep lk out; ok is false if there is none.
+func (c *Client) TestLock(ctx context.Context, ino uint64, lk Lock) (conflict Lock, ok bool, err error) {
+	var resp wire.LockResp
+	if err := c.meta(ctx, wire.MGetLock, c.lockReq(ino, lk, false), &resp); err != nil {
+		return Lock{}, false, err
+	}
+	return conflictOf(&resp, lk.Kind), resp.Conflict, nil
+}
+
+// SetLock takes, changes or releases lk. Without wait it returns at once
+// with taken false if another owner's lock is in the way; with wait it
+// returns only when it has the lock, or with ctx's error when ctx ends
+// (the waiting process was interrupted).
+func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (taken bool, err error) {
+	if lk.Type != wire.LockUnlock {
+		// Noted before the call: if the answer is lost, the lock may be
+		// held all the same, and the owner's close must still release it.
+		c.noteLockOwner(ino, lk.Owner)
+	}
+	for {
+		var resp wire.LockResp
+		if err := c.meta(ctx, wire.MSetLock, c.lockReq(ino, lk, wait), &resp); err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err() // interrupted: EINTR, not a server failure
+			}
+			return false, err
+		}
+		if !resp.Conflict {
+			return true, nil
+		}
+		if !wait {
+			return false, nil
+		}
+		// The metaserver waits a bounded time per call: ask again.
+	}
+}
+
+// ReleaseLocks drops every lock owner holds on ino, of both kinds: a
+// close(2) by a process releases its POSIX locks, the last close of an
+// open file description its flock and OFD locks. It calls the metaserver
+// only if owner ever locked ino through this client.
+func (c *Client) ReleaseLocks(ctx context.Context, ino, owner uint64) error {
+	c.mu.Lock()
+	owners := c.mu.lockOwners[ino]
+	had := owners[owner]
+	delete(owners, owner)
+	if len(owners) == 0 {
+		delete(c.mu.lockOwners, ino)
+	}
+	c.mu.Unlock()
+	if !had {
+		return nil
+	}
+	for _, kind := range []uint8{wire.LockPosix, wire.LockFlock} {
+		lk := Lock{Owner: owner, Kind: kind, Type: wire.LockUnlock, Start: 0, End: wire.LockEnd}
+		if _, err := c.SetLock(ctx, ino, lk, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) noteLockOwner(ino, owner uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.lockOwners[ino] == nil {
+		c.mu.lockOwners[ino] = make(map[uint64]bool)
+	}
+	c.mu.lockOwners[ino][owner] = true
+}
