@@ -29,7 +29,8 @@ type FS struct {
 	c       *client.Client
 	log     *slog.Logger
 	timeout time.Duration // entry and attribute cache timeout
-	caps    capCache      // recent security.capability answers (xattr.go)
+	xattrs  xattrCache    // recent answers for the attributes the kernel asks for most (xattr.go)
+	acls    aclPresence   // whether any POSIX ACL exists (xattr.go)
 
 	mu struct {
 		sync.Mutex
@@ -136,6 +137,9 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 		req.Mtime = t.UnixNano()
 	}
 	a, err := f.c.SetAttr(ctx(), req)
+	if req.Valid&wire.SetMode != 0 {
+		f.xattrs.forget(in.NodeId) // a chmod rewrites the access ACL
+	}
 	return f.attr("setattr", a, err, out)
 }
 

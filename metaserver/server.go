@@ -194,6 +194,10 @@ func (s *Server) mux() rpc.Mux {
 	rpc.On(m, wire.MRemoveXattr, func(_ context.Context, r *wire.XattrReq) (wire.Message, error) {
 		return attrResp(s.store.removeXattr(r))
 	})
+	rpc.On(m, wire.MACLCount, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
+		n, err := s.store.aclCount()
+		return &wire.CountResp{Count: n}, err
+	})
 	rpc.On(m, wire.MHeartbeat, func(_ context.Context, r *wire.HeartbeatReq) (wire.Message, error) {
 		if r.Node.ID == "" || r.Node.Addr == "" {
 			return nil, wire.Errorf(wire.CodeInvalid, "heartbeat without node ID or address")

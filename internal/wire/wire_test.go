@@ -51,6 +51,7 @@ func allMessages() []Message {
 		&XattrReq{},
 		&XattrResp{},
 		&XattrListResp{},
+		&CountResp{},
 	}
 }
 
@@ -246,6 +247,7 @@ func examples() []Message {
 		&XattrReq{Ino: 7, Name: "security.selinux"},
 		&XattrResp{Value: []byte{0, 1, 2}},
 		&XattrListResp{Names: []string{"trusted.x", "user.a", ""}},
+		&CountResp{Count: 1 << 40},
 	}
 }
 
