@@ -97,6 +97,9 @@ func permCluster(t *testing.T) *testcluster.Cluster {
 }
 
 func TestPermissionsAsUsers(t *testing.T) {
+	if _, err := exec.LookPath("setfattr"); err != nil {
+		t.Fatal("setfattr and getfattr are needed: apt-get install attr")
+	}
 	c := permCluster(t)
 	A, B, R := permAlice, permBob, permRoot
 	stat := "stat -c '%n %a %u %g %s'"
@@ -128,6 +131,13 @@ func TestPermissionsAsUsers(t *testing.T) {
 		{B, "touch shared; touch -m shared; touch -a shared; touch -d @1000 shared; touch -m -d @2000 shared; touch ro"},
 		{A, "touch -d @3000 shared && stat -c '%n %X %Y' shared"},
 		{R, "touch -d @4000 shared && stat -c '%n %X %Y' shared"},
+		// Extended attributes: the trusted namespace is root's alone.
+		{A, "echo x > xf && setfattr -n user.mine -v 1 xf && setfattr -n trusted.t -v 1 xf"},
+		{R, "setfattr -n trusted.t -v 1 xf && setfattr -n security.s -v 1 xf && getfattr -m - -d --absolute-names xf | sort"},
+		{A, "getfattr -m - -d --absolute-names xf | sort; getfattr -n trusted.t xf"},
+		{B, "setfattr -n user.bob -v 1 xf; getfattr -n user.mine xf"},
+		{A, "chmod 666 xf"},
+		{B, "setfattr -n user.bob -v 1 xf && setfattr -x user.mine xf && getfattr -m - -d --absolute-names xf | sort"},
 		// Directories: write and search bits.
 		{A, "mkdir locked && touch locked/f && chmod 555 locked && " + stat + " locked"},
 		{A, "touch locked/g; rm locked/f"},

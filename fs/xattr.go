@@ -2,6 +2,7 @@ package fs
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,6 +156,12 @@ func (f *FS) ListXAttr(_ <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32
 	}
 	var list []byte
 	for _, n := range names {
+		// As on a local file system, only a privileged caller sees the
+		// trusted namespace (the kernel filters for those, not for
+		// FUSE). Root stands for CAP_SYS_ADMIN here.
+		if h.Uid != 0 && strings.HasPrefix(n, "trusted.") {
+			continue
+		}
 		list = append(append(list, n...), 0)
 	}
 	if len(list) > len(dest) {
