@@ -1,13 +1,18 @@
 package fs_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/cairn-fs/cairn/client"
+	"github.com/cairn-fs/cairn/fs"
 	"github.com/cairn-fs/cairn/internal/testcluster"
 )
 
@@ -240,4 +245,56 @@ func TestACLAsUsers(t *testing.T) {
 		{B, "setfacl -m u:4343:rwx d/file"},
 		{A, "setfacl -x u:4343 d/file && " + facl + " d/file"},
 	})
+}
+
+// TestACLSeenByAnotherMount: an ACL set through one mount is enforced by
+// another within the attribute timeout, also when that mount had seen
+// no ACL in the namespace before (it skips per-inode lookups then).
+func TestACLSeenByAnotherMount(t *testing.T) {
+	if _, err := exec.LookPath("setfacl"); err != nil {
+		t.Fatal("setfacl and getfacl are needed: apt-get install acl")
+	}
+	c := permCluster(t)
+	second := filepath.Join(c.Dir, "mnt2")
+	if err := os.Mkdir(second, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := fs.New(cl, second, fs.Options{})
+	if err != nil {
+		cl.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m2.Close(context.Background())
+		cl.Close()
+	})
+	A, B := permAlice, permBob
+	run := func(u permUser, dir, cmd string) string {
+		return runPermSteps(t, dir, []permStep{{u, cmd}})[0]
+	}
+	if err := os.Chmod(c.MountDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	run(A, c.MountDir, "echo secret > f && chmod 600 f")
+	if out := run(B, second, "cat f"); !strings.Contains(out, "Permission denied") {
+		t.Fatalf("before the ACL: %s", out)
+	}
+	if out := run(A, c.MountDir, "setfacl -m u:4343:r f && getfacl -n --omit-header f"); !strings.Contains(out, "user:4343:r--") {
+		t.Fatalf("setfacl: %s", out)
+	}
+	time.Sleep(1100 * time.Millisecond) // the attribute timeout
+	if out := run(B, second, "cat f"); !strings.Contains(out, "secret") {
+		t.Fatalf("the other mount does not grant what the ACL does: %s", out)
+	}
+	if out := run(A, second, "setfacl -x u:4343 f"); !strings.HasSuffix(out, "[ok]") {
+		t.Fatalf("setfacl -x on the other mount: %s", out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if out := run(B, c.MountDir, "cat f"); !strings.Contains(out, "Permission denied") {
+		t.Fatalf("the first mount still grants a removed ACL entry: %s", out)
+	}
 }
