@@ -263,7 +263,9 @@ func (g *modelGen) metaOp(o *modelOp, ents []modelEntry, local *modelSide) {
 			case r < 57:
 				o.times[i] = unix.Timespec{Sec: 1, Nsec: 1_000_000_000} // EINVAL
 			default:
-				o.times[i] = unix.Timespec{Sec: g.r.Int64N(2_000_000_000), Nsec: g.r.Int64N(1_000_000_000)}
+				// From before ext4's earliest time (clamped on both sides)
+				// to before the latest cairn holds (2262).
+				o.times[i] = unix.Timespec{Sec: g.r.Int64N(12_000_000_000) - 3_000_000_000, Nsec: g.r.Int64N(1_000_000_000)}
 			}
 		}
 		if o.kind == opFutimens {
