@@ -155,7 +155,11 @@ func (s *store) setXattr(req *wire.SetXattrReq) (attr wire.Attr, err error) {
 			n.Mode &^= syscall.S_ISGID
 		}
 		if isACL(req.Name) && keep != exists {
-			if err := tx.addACLs(map[bool]int64{true: 1, false: -1}[keep]); err != nil {
+			delta := int64(1)
+			if !keep {
+				delta = -1
+			}
+			if err := tx.addACLs(delta); err != nil {
 				return err
 			}
 		}
