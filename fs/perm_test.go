@@ -241,6 +241,11 @@ func TestACLAsUsers(t *testing.T) {
 		{A, "umask 077; echo new > d/file && mkdir d/sub && " + stat + " d/file d/sub && " + facl + " d/file && " + facl + " d/sub"},
 		{B, "cat d/file && echo bob >> d/file && touch d/sub/bobs && ls d/sub"},
 		{A, "setfacl -k d && umask 077 && touch d/after && " + stat + " d/after && " + facl + " d/after"},
+		// Setting an ACL on a setgid file of a group its owner is not in
+		// clears setgid, as chmod would.
+		{A, "touch sgf && chmod 2750 sgf"},
+		{permRoot, "chgrp 4343 sgf && chmod 2750 sgf && " + stat + " sgf"},
+		{A, "setfacl -m u:4343:r sgf && " + stat + " sgf"},
 		// Only the owner (or root) may change an ACL.
 		{B, "setfacl -m u:4343:rwx d/file"},
 		{A, "setfacl -x u:4343 d/file && " + facl + " d/file"},
