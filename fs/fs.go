@@ -166,6 +166,9 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 		req.Mtime = nanos(t)
 	}
 	a, err := f.c.SetAttr(ctx(), req)
+	if err == nil {
+		a, err = f.dropSgid(in, a)
+	}
 	if req.Valid&wire.SetMode != 0 {
 		f.xattrs.forget(in.NodeId) // a chmod rewrites the access ACL
 	}

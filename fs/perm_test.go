@@ -197,11 +197,14 @@ func TestSetuidClearedOnWrite(t *testing.T) {
 		{A, "echo more >> w2; " + stat + " w2"},  // the owner's write
 		{R, "echo more >> w3; " + stat + " w3"},  // root keeps the bits
 		{B, "truncate -s 1 w4; " + stat + " w4"}, // truncate
-		// Setgid without group exec, written by a member of the group:
-		// kept. (Written by a non-member, Linux 6 clears it and cairn
-		// does not: the kernel's FUSE setattr clears setgid only with
-		// group exec. See README.)
+		// Setgid without group exec: kept when a member of the group
+		// writes, cleared when a stranger writes or truncates.
 		{A, "echo more >> w5; " + stat + " w5"},
+		{B, "echo more >> w5; " + stat + " w5"},
+		{A, "chmod 2767 w5"},
+		{B, "truncate -s 3 w5; " + stat + " w5"},
+		{A, "chmod 2767 w5"},
+		{R, "echo more >> w5; " + stat + " w5"},
 		{B, "dd if=/dev/zero of=w6 bs=1 count=1 seek=1 conv=notrunc status=none; " + stat + " w6"},
 		{R, "chown 4343 w7; " + stat + " w7"}, // chown by root clears them too
 		{R, "chmod 6755 w7 && chown :4343 w7; " + stat + " w7"},
