@@ -23,7 +23,10 @@ func (c *Client) overlayDirty(attr *wire.Attr) {
 	if f := c.openFile(attr.Ino); f != nil {
 		if size, mtime, ok := f.Dirty(); ok {
 			attr.Size = max(attr.Size, size)
-			attr.Mtime = max(attr.Mtime, mtime)
+			// The write is newer than any committed mtime, even one set
+			// in the future by utimensat (which commits pending writes
+			// before it sets the time).
+			attr.Mtime = mtime
 			attr.Ctime = max(attr.Ctime, mtime)
 		}
 	}

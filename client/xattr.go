@@ -27,6 +27,13 @@ func (c *Client) SetXattr(ctx context.Context, ino uint64, name string, value []
 	return c.attrCall(ctx, wire.MSetXattr, &wire.SetXattrReq{Ino: ino, Name: name, Value: value, Flags: flags})
 }
 
+// ACLCount returns how many POSIX ACLs the namespace holds.
+func (c *Client) ACLCount(ctx context.Context) (uint64, error) {
+	var resp wire.CountResp
+	err := c.meta(ctx, wire.MACLCount, &wire.Empty{}, &resp)
+	return resp.Count, err
+}
+
 // RemoveXattr removes an extended attribute; an absent name is
 // wire.CodeNoData.
 func (c *Client) RemoveXattr(ctx context.Context, ino uint64, name string) (wire.Attr, error) {

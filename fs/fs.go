@@ -13,6 +13,7 @@ package fs
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"syscall"
 	"time"
@@ -29,7 +30,8 @@ type FS struct {
 	c       *client.Client
 	log     *slog.Logger
 	timeout time.Duration // entry and attribute cache timeout
-	caps    capCache      // recent security.capability answers (xattr.go)
+	xattrs  xattrCache    // recent answers for the attributes the kernel asks for most (xattr.go)
+	acls    aclPresence   // whether any POSIX ACL exists (xattr.go)
 
 	mu struct {
 		sync.Mutex
@@ -62,12 +64,40 @@ func ctx() context.Context { return context.Background() }
 func (f *FS) fillAttr(a *wire.Attr, out *fuse.Attr) {
 	*out = fuse.Attr{
 		Ino: a.Ino, Size: a.Size, Blocks: (a.Size + 511) / 512,
-		Atime: uint64(a.Atime / 1e9), Atimensec: uint32(a.Atime % 1e9),
-		Mtime: uint64(a.Mtime / 1e9), Mtimensec: uint32(a.Mtime % 1e9),
-		Ctime: uint64(a.Ctime / 1e9), Ctimensec: uint32(a.Ctime % 1e9),
 		Mode: a.Mode, Nlink: a.Nlink, Rdev: a.Rdev, Blksize: 1 << 20,
 	}
+	out.Atime, out.Atimensec = splitNanos(a.Atime)
+	out.Mtime, out.Mtimensec = splitNanos(a.Mtime)
+	out.Ctime, out.Ctimensec = splitNanos(a.Ctime)
 	out.Uid, out.Gid = a.Uid, a.Gid
+}
+
+// splitNanos turns nanoseconds since the epoch into FUSE's seconds (a
+// signed number in an unsigned field) and nanoseconds, which are never
+// negative: a time before 1970 has its nanoseconds counted forward from
+// the second before it.
+func splitNanos(ns int64) (uint64, uint32) {
+	sec, nsec := ns/1e9, ns%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	return uint64(sec), uint32(nsec)
+}
+
+// nanos turns a time to set into nanoseconds since the epoch, clamped to
+// what cairn can hold as a local file system clamps to its range: not
+// before ext4's earliest time (1901-12-13), not after the last that
+// int64 nanoseconds reach (2262-04-11; ext4 goes on to 2446).
+func nanos(t time.Time) int64 {
+	const minSec, maxSec, maxNsec = -1 << 31, math.MaxInt64 / int64(1e9), math.MaxInt64 % int64(1e9)
+	sec, nsec := t.Unix(), int64(t.Nanosecond())
+	switch {
+	case sec < minSec:
+		return minSec * 1e9
+	case sec > maxSec || sec == maxSec && nsec > maxNsec:
+		return math.MaxInt64
+	}
+	return sec*1e9 + nsec
 }
 
 func (f *FS) fillEntry(a *wire.Attr, out *fuse.EntryOut) {
@@ -130,15 +160,21 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 		req.Valid |= wire.SetAtimeNow
 	} else if t, ok := in.GetATime(); ok {
 		req.Valid |= wire.SetAtime
-		req.Atime = t.UnixNano()
+		req.Atime = nanos(t)
 	}
 	if in.Valid&fuse.FATTR_MTIME_NOW != 0 {
 		req.Valid |= wire.SetMtimeNow
 	} else if t, ok := in.GetMTime(); ok {
 		req.Valid |= wire.SetMtime
-		req.Mtime = t.UnixNano()
+		req.Mtime = nanos(t)
 	}
 	a, err := f.c.SetAttr(ctx(), req)
+	if err == nil {
+		a, err = f.dropSgid(in, a)
+	}
+	if req.Valid&wire.SetMode != 0 {
+		f.xattrs.forget(in.NodeId) // a chmod rewrites the access ACL
+	}
 	return f.attr("setattr", a, err, out)
 }
 

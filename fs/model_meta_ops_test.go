@@ -6,6 +6,7 @@ package fs_test
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -263,7 +264,9 @@ func (g *modelGen) metaOp(o *modelOp, ents []modelEntry, local *modelSide) {
 			case r < 57:
 				o.times[i] = unix.Timespec{Sec: 1, Nsec: 1_000_000_000} // EINVAL
 			default:
-				o.times[i] = unix.Timespec{Sec: g.r.Int64N(2_000_000_000), Nsec: g.r.Int64N(1_000_000_000)}
+				// From before ext4's earliest time (clamped on both sides)
+				// to before the latest cairn holds (2262).
+				o.times[i] = unix.Timespec{Sec: g.r.Int64N(12_000_000_000) - 3_000_000_000, Nsec: g.r.Int64N(1_000_000_000)}
 			}
 		}
 		if o.kind == opFutimens {
@@ -282,4 +285,58 @@ func modelListNames(list func([]byte) (int, error)) []string {
 	names := strings.Split(strings.TrimSuffix(string(buf[:n]), "\x00"), "\x00")
 	slices.Sort(names)
 	return names
+}
+
+// modelUsers run some operations: the test runs as root, and an
+// operation of another user runs on a thread whose file system ids and
+// groups are that user's (setfsuid drops root's file capabilities on
+// that thread too), so the kernel checks permissions as for that user
+// on both sides. Their ids are among the owners chown gives files.
+var modelUsers = []struct {
+	name     string
+	uid, gid uint32
+	groups   []uint32
+}{
+	{"root", 0, 0, nil},
+	{"u1000", 1000, 1000, []uint32{1000, 65534}},
+	{"u1001", 1001, 1001, []uint32{1001}},
+}
+
+// pickUser makes a quarter of the operations run as an unprivileged user.
+func (g *modelGen) pickUser(o *modelOp) {
+	if g.pct(25) {
+		o.user = 1 + g.r.IntN(len(modelUsers)-1)
+	}
+}
+
+// asModelUser switches the calling thread to user u and returns what
+// switches it back. Only this thread changes: the ids are set with raw
+// system calls, not Go's, which change every thread.
+func asModelUser(u int) (restore func()) {
+	runtime.LockOSThread()
+	groups := make([]uint32, 64)
+	n, _, e := syscall.RawSyscall(unix.SYS_GETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(&groups[0])), 0)
+	if e != 0 {
+		panic(fmt.Sprintf("getgroups: %v", e))
+	}
+	groups = groups[:n]
+	setGroups := func(gs []uint32) {
+		var p uintptr
+		if len(gs) > 0 {
+			p = uintptr(unsafe.Pointer(&gs[0]))
+		}
+		if _, _, e := syscall.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gs)), p, 0); e != 0 {
+			panic(fmt.Sprintf("setgroups: %v", e))
+		}
+	}
+	user := modelUsers[u]
+	setGroups(user.groups)
+	syscall.RawSyscall(unix.SYS_SETFSGID, uintptr(user.gid), 0, 0)
+	syscall.RawSyscall(unix.SYS_SETFSUID, uintptr(user.uid), 0, 0)
+	return func() {
+		syscall.RawSyscall(unix.SYS_SETFSUID, 0, 0, 0)
+		syscall.RawSyscall(unix.SYS_SETFSGID, 0, 0, 0)
+		setGroups(groups)
+		runtime.UnlockOSThread()
+	}
 }

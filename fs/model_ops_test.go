@@ -116,9 +116,15 @@ type modelOp struct {
 
 	xname string           // extended attribute name (model_meta_ops_test.go)
 	times [2]unix.Timespec // utimensat atime, mtime
+	user  int              // index in modelUsers: who runs it (model_meta_ops_test.go)
 }
 
 func (o modelOp) String() string {
+	if o.user != 0 {
+		as := o
+		as.user = 0
+		return modelUsers[o.user].name + ": " + as.String()
+	}
 	s := fmt.Sprintf("#%d", o.slot)
 	if t, ok := o.metaString(s); ok {
 		return t
@@ -346,6 +352,9 @@ func modelErrStr(e syscall.Errno) string {
 
 // exec runs o on s. It must only be given the per-side kinds.
 func (s *modelSide) exec(o modelOp) opResult {
+	if o.user != 0 {
+		defer asModelUser(o.user)()
+	}
 	var r opResult
 	fd := -1
 	if o.slot >= 0 && o.slot < modelSlots {
@@ -990,6 +999,7 @@ func (g *modelGen) next(local *modelSide) modelOp {
 			g.closedAt[modelInode{st.Dev, st.Ino}] = g.n
 		}
 	}
+	g.pickUser(&o)
 	g.avoidKnownBugs(&o, local)
 	return o
 }

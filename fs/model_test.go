@@ -173,6 +173,11 @@ func newModel(t *testing.T, seed uint64) *model {
 	if err := os.Mkdir(m.cairnBase, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Some operations run as unprivileged users (modelUsers), who must
+	// reach both bases.
+	openForAll(t, c.Dir)
+	openForAll(t, m.cairnBase)
+	openForAll(t, m.localBase)
 	t.Logf("seed %d (replay with CAIRN_MODEL_SEED=%d)", seed, seed)
 	return m
 }

@@ -1,13 +1,18 @@
 package fs_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/cairn-fs/cairn/client"
+	"github.com/cairn-fs/cairn/fs"
 	"github.com/cairn-fs/cairn/internal/testcluster"
 )
 
@@ -97,6 +102,9 @@ func permCluster(t *testing.T) *testcluster.Cluster {
 }
 
 func TestPermissionsAsUsers(t *testing.T) {
+	if _, err := exec.LookPath("setfattr"); err != nil {
+		t.Fatal("setfattr and getfattr are needed: apt-get install attr")
+	}
 	c := permCluster(t)
 	A, B, R := permAlice, permBob, permRoot
 	stat := "stat -c '%n %a %u %g %s'"
@@ -128,6 +136,13 @@ func TestPermissionsAsUsers(t *testing.T) {
 		{B, "touch shared; touch -m shared; touch -a shared; touch -d @1000 shared; touch -m -d @2000 shared; touch ro"},
 		{A, "touch -d @3000 shared && stat -c '%n %X %Y' shared"},
 		{R, "touch -d @4000 shared && stat -c '%n %X %Y' shared"},
+		// Extended attributes: the trusted namespace is root's alone.
+		{A, "echo x > xf && setfattr -n user.mine -v 1 xf && setfattr -n trusted.t -v 1 xf"},
+		{R, "setfattr -n trusted.t -v 1 xf && setfattr -n security.s -v 1 xf && getfattr -m - -d --absolute-names xf | sort"},
+		{A, "getfattr -m - -d --absolute-names xf | sort; getfattr -n trusted.t xf"},
+		{B, "setfattr -n user.bob -v 1 xf; getfattr -n user.mine xf"},
+		{A, "chmod 666 xf"},
+		{B, "setfattr -n user.bob -v 1 xf && setfattr -x user.mine xf && getfattr -m - -d --absolute-names xf | sort"},
 		// Directories: write and search bits.
 		{A, "mkdir locked && touch locked/f && chmod 555 locked && " + stat + " locked"},
 		{A, "touch locked/g; rm locked/f"},
@@ -182,11 +197,14 @@ func TestSetuidClearedOnWrite(t *testing.T) {
 		{A, "echo more >> w2; " + stat + " w2"},  // the owner's write
 		{R, "echo more >> w3; " + stat + " w3"},  // root keeps the bits
 		{B, "truncate -s 1 w4; " + stat + " w4"}, // truncate
-		// Setgid without group exec, written by a member of the group:
-		// kept. (Written by a non-member, Linux 6 clears it and cairn
-		// does not: the kernel's FUSE setattr clears setgid only with
-		// group exec. See README.)
+		// Setgid without group exec: kept when a member of the group
+		// writes, cleared when a stranger writes or truncates.
 		{A, "echo more >> w5; " + stat + " w5"},
+		{B, "echo more >> w5; " + stat + " w5"},
+		{A, "chmod 2767 w5"},
+		{B, "truncate -s 3 w5; " + stat + " w5"},
+		{A, "chmod 2767 w5"},
+		{R, "echo more >> w5; " + stat + " w5"},
 		{B, "dd if=/dev/zero of=w6 bs=1 count=1 seek=1 conv=notrunc status=none; " + stat + " w6"},
 		{R, "chown 4343 w7; " + stat + " w7"}, // chown by root clears them too
 		{R, "chmod 6755 w7 && chown :4343 w7; " + stat + " w7"},
@@ -226,8 +244,65 @@ func TestACLAsUsers(t *testing.T) {
 		{A, "umask 077; echo new > d/file && mkdir d/sub && " + stat + " d/file d/sub && " + facl + " d/file && " + facl + " d/sub"},
 		{B, "cat d/file && echo bob >> d/file && touch d/sub/bobs && ls d/sub"},
 		{A, "setfacl -k d && umask 077 && touch d/after && " + stat + " d/after && " + facl + " d/after"},
+		// Setting an ACL on a setgid file of a group its owner is not in
+		// clears setgid, as chmod would.
+		{A, "touch sgf && chmod 2750 sgf"},
+		{permRoot, "chgrp 4343 sgf && chmod 2750 sgf && " + stat + " sgf"},
+		{A, "setfacl -m u:4343:r sgf && " + stat + " sgf"},
 		// Only the owner (or root) may change an ACL.
 		{B, "setfacl -m u:4343:rwx d/file"},
 		{A, "setfacl -x u:4343 d/file && " + facl + " d/file"},
 	})
+}
+
+// TestACLSeenByAnotherMount: an ACL set through one mount is enforced by
+// another within the attribute timeout, also when that mount had seen
+// no ACL in the namespace before (it skips per-inode lookups then).
+func TestACLSeenByAnotherMount(t *testing.T) {
+	if _, err := exec.LookPath("setfacl"); err != nil {
+		t.Fatal("setfacl and getfacl are needed: apt-get install acl")
+	}
+	c := permCluster(t)
+	second := filepath.Join(c.Dir, "mnt2")
+	if err := os.Mkdir(second, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := fs.New(cl, second, fs.Options{})
+	if err != nil {
+		cl.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m2.Close(context.Background())
+		cl.Close()
+	})
+	A, B := permAlice, permBob
+	run := func(u permUser, dir, cmd string) string {
+		return runPermSteps(t, dir, []permStep{{u, cmd}})[0]
+	}
+	if err := os.Chmod(c.MountDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	run(A, c.MountDir, "echo secret > f && chmod 600 f")
+	if out := run(B, second, "cat f"); !strings.Contains(out, "Permission denied") {
+		t.Fatalf("before the ACL: %s", out)
+	}
+	if out := run(A, c.MountDir, "setfacl -m u:4343:r f && getfacl -n --omit-header f"); !strings.Contains(out, "user:4343:r--") {
+		t.Fatalf("setfacl: %s", out)
+	}
+	time.Sleep(1100 * time.Millisecond) // the attribute timeout
+	if out := run(B, second, "cat f"); !strings.Contains(out, "secret") {
+		t.Fatalf("the other mount does not grant what the ACL does: %s", out)
+	}
+	if out := run(A, second, "setfacl -x u:4343 f"); !strings.HasSuffix(out, "[ok]") {
+		t.Fatalf("setfacl -x on the other mount: %s", out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if out := run(B, c.MountDir, "cat f"); !strings.Contains(out, "Permission denied") {
+		t.Fatalf("the first mount still grants a removed ACL entry: %s", out)
+	}
 }

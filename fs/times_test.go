@@ -128,6 +128,10 @@ func TestTimestampsMatchLocal(t *testing.T) {
 		}},
 		{"utimens symlink", []string{"l", "f"}, utimens("l", ts(4000, 1), ts(5000, 2))},
 		{"utimens dir", []string{"e"}, utimens("e", ts(6000, 0), ts(7000, 0))},
+		{"utimens before 1970", []string{"f"}, utimens("f", ts(-2, 500_000_000), ts(-1, 999_999_999))},
+		{"utimens before 1901 (clamped)", []string{"f"}, utimens("f", ts(-6_000_000_000, 5), ts(-1<<31-1, 0))},
+		{"utimens in 2200", []string{"f"}, utimens("f", ts(7_258_118_400, 7), ts(7_258_118_400, 999_999_999))},
+		{"utimens atime to the past", []string{"f"}, utimens("f", ts(1000, 0), omit)},
 		// relatime: a read moves atime when it is not after mtime.
 		{"write before read", []string{"f"}, wr("f", "0123456789")},
 		{"read", []string{"f"}, rd("f")},

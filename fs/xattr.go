@@ -2,6 +2,7 @@ package fs
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,68 +16,124 @@ import (
 // caches and enforces the ACLs; the metaserver keeps them and keeps the
 // mode in step.
 
-// capName is the attribute the kernel asks for before every write(2)
-// by a process without CAP_FSETID (to learn whether the write must drop
-// file capabilities). One metaserver round trip per write would make
-// small writes four times slower, so its answers are cached per inode
-// for the attribute timeout: another mount's change to it shows within
-// that time, as its other attribute changes do.
-const capName = "security.capability"
-
-// capCache holds recent answers for capName.
-type capCache struct {
-	mu      sync.Mutex
-	entries map[uint64]capEntry
+// The kernel asks for some attributes far more often than anyone sets
+// them: security.capability before every write(2) by a process without
+// CAP_FSETID (to learn whether the write must drop file capabilities),
+// and the POSIX ACLs at permission checks by anyone but the owner. A
+// metaserver round trip each time would make small writes four times
+// slower and a non-owner's first access of a file twice as slow, so
+// their answers are cached per inode for the attribute timeout: another
+// mount's change to them shows within that time, as its other attribute
+// changes do. This mount's own changes (setxattr, removexattr, chmod,
+// which rewrites an ACL) drop the inode's entries at once.
+var cachedXattrs = map[string]bool{
+	"security.capability":      true,
+	"system.posix_acl_access":  true,
+	"system.posix_acl_default": true,
 }
 
-type capEntry struct {
+// xattrCache holds recent answers for cachedXattrs.
+type xattrCache struct {
+	mu      sync.Mutex
+	entries map[xattrKey]xattrEntry
+}
+
+type xattrKey struct {
+	ino  uint64
+	name string
+}
+
+type xattrEntry struct {
 	value   []byte
 	present bool
 	at      time.Time
 }
 
-func (cc *capCache) get(ino uint64, ttl time.Duration) (capEntry, bool) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e, ok := cc.entries[ino]
+func (xc *xattrCache) get(k xattrKey, ttl time.Duration) (xattrEntry, bool) {
+	xc.mu.Lock()
+	defer xc.mu.Unlock()
+	e, ok := xc.entries[k]
 	if ok && time.Since(e.at) > ttl {
-		delete(cc.entries, ino)
+		delete(xc.entries, k)
 		ok = false
 	}
 	return e, ok
 }
 
-func (cc *capCache) put(ino uint64, e capEntry) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.entries == nil || len(cc.entries) > 1<<16 {
-		cc.entries = make(map[uint64]capEntry) // bounded: start over rather than grow
+func (xc *xattrCache) put(k xattrKey, e xattrEntry) {
+	xc.mu.Lock()
+	defer xc.mu.Unlock()
+	if xc.entries == nil || len(xc.entries) > 1<<16 {
+		xc.entries = make(map[xattrKey]xattrEntry) // bounded: start over rather than grow
 	}
-	cc.entries[ino] = e
+	xc.entries[k] = e
 }
 
-func (cc *capCache) forget(ino uint64) {
-	cc.mu.Lock()
-	delete(cc.entries, ino)
-	cc.mu.Unlock()
+// forget drops what is cached for ino.
+func (xc *xattrCache) forget(ino uint64) {
+	xc.mu.Lock()
+	defer xc.mu.Unlock()
+	for name := range cachedXattrs {
+		delete(xc.entries, xattrKey{ino, name})
+	}
+}
+
+// aclPresence remembers whether the namespace held any POSIX ACL when
+// last asked. While it holds none, which is the common case, the kernel's
+// question for an inode's ACL is answered here, with no round trip per
+// inode; another mount's first ACL is seen within the attribute timeout.
+type aclPresence struct {
+	mu  sync.Mutex
+	any bool
+	at  time.Time
+}
+
+// aclsMayExist reports whether an inode may have a POSIX ACL.
+func (f *FS) aclsMayExist() bool {
+	p := &f.acls
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.at) > f.timeout {
+		n, err := f.c.ACLCount(ctx())
+		if err != nil {
+			return true // ask for the inode's own
+		}
+		p.any, p.at = n > 0, time.Now()
+	}
+	return p.any
+}
+
+// sawACL notes that this mount just set an ACL.
+func (f *FS) sawACL() {
+	f.acls.mu.Lock()
+	f.acls.any, f.acls.at = true, time.Now()
+	f.acls.mu.Unlock()
+}
+
+func isACLName(name string) bool {
+	return name == "system.posix_acl_access" || name == "system.posix_acl_default"
 }
 
 func (f *FS) getXattr(ino uint64, name string) ([]byte, error) {
-	if name != capName {
+	if !cachedXattrs[name] {
 		return f.c.GetXattr(ctx(), ino, name)
 	}
-	if e, ok := f.caps.get(ino, f.timeout); ok {
+	if isACLName(name) && !f.aclsMayExist() {
+		return nil, wire.Errorf(wire.CodeNoData, "no POSIX ACL in the namespace")
+	}
+	k := xattrKey{ino, name}
+	if e, ok := f.xattrs.get(k, f.timeout); ok {
 		if !e.present {
-			return nil, wire.Errorf(wire.CodeNoData, "no %s on inode %d", capName, ino)
+			return nil, wire.Errorf(wire.CodeNoData, "no %s on inode %d", name, ino)
 		}
 		return e.value, nil
 	}
 	v, err := f.c.GetXattr(ctx(), ino, name)
 	switch {
 	case err == nil:
-		f.caps.put(ino, capEntry{value: v, present: true, at: time.Now()})
+		f.xattrs.put(k, xattrEntry{value: v, present: true, at: time.Now()})
 	case errors.Is(err, &wire.Error{Code: wire.CodeNoData}):
-		f.caps.put(ino, capEntry{at: time.Now()})
+		f.xattrs.put(k, xattrEntry{at: time.Now()})
 	}
 	return v, err
 }
@@ -99,6 +156,12 @@ func (f *FS) ListXAttr(_ <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32
 	}
 	var list []byte
 	for _, n := range names {
+		// As on a local file system, only a privileged caller sees the
+		// trusted namespace (the kernel filters for those, not for
+		// FUSE). Root stands for CAP_SYS_ADMIN here.
+		if h.Uid != 0 && strings.HasPrefix(n, "trusted.") {
+			continue
+		}
 		list = append(append(list, n...), 0)
 	}
 	if len(list) > len(dest) {
@@ -112,13 +175,16 @@ func (f *FS) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, name string, data 
 	if in.SetXAttrFlags&fuse.SETXATTR_ACL_KILL_SGID != 0 {
 		flags |= wire.XattrKillSgid
 	}
+	if isACLName(name) {
+		f.sawACL() // before: a permission check racing with the set must ask
+	}
 	_, err := f.c.SetXattr(ctx(), in.NodeId, name, data, flags)
-	f.caps.forget(in.NodeId)
+	f.xattrs.forget(in.NodeId)
 	return f.toStatus("setxattr", err)
 }
 
 func (f *FS) RemoveXAttr(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
 	_, err := f.c.RemoveXattr(ctx(), h.NodeId, name)
-	f.caps.forget(h.NodeId)
+	f.xattrs.forget(h.NodeId)
 	return f.toStatus("removexattr", err)
 }

@@ -2,9 +2,12 @@ package metaserver
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"syscall"
 
 	"github.com/cairn-fs/cairn/internal/wire"
+	badger "github.com/dgraph-io/badger/v4"
 )
 
 // POSIX ACLs are extended attributes that the kernel enforces (FUSE
@@ -203,11 +206,58 @@ func (tx *txn) inheritACL(parent, n *inode, umask uint32) error {
 		if err := tx.Set(xattrKey(n.Ino, aclDefault), def); err != nil {
 			return err
 		}
+		if err := tx.addACLs(1); err != nil {
+			return err
+		}
 	}
 	bits, extended := aclCreateMasq(es, n.Mode&0o777)
 	n.Mode = n.Mode&^0o777 | bits
 	if !extended {
 		return nil
 	}
+	if err := tx.addACLs(1); err != nil {
+		return err
+	}
 	return tx.Set(xattrKey(n.Ino, aclAccess), appendACL(es))
+}
+
+func isACL(name string) bool { return name == aclAccess || name == aclDefault }
+
+// The namespace counts its ACLs so that a mount can skip asking for
+// each inode's while there are none, which is the common case (see
+// fs/xattr.go).
+
+func (tx *txn) addACLs(delta int64) error {
+	n, err := tx.aclCount()
+	if err != nil {
+		return err
+	}
+	return tx.Set(keyACLCount, binary.BigEndian.AppendUint64(nil, uint64(int64(n)+delta)))
+}
+
+func (tx *txn) aclCount() (uint64, error) {
+	item, err := tx.Get(keyACLCount)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	err = item.Value(func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("corrupt ACL count of %d bytes", len(b))
+		}
+		n = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	return n, err
+}
+
+func (s *store) aclCount() (n uint64, err error) {
+	err = s.view(func(tx *txn) error {
+		n, err = tx.aclCount()
+		return err
+	})
+	return n, err
 }

@@ -42,3 +42,11 @@ func (s *store) touchAtime(ino uint64) error {
 		return tx.putInode(n)
 	})
 }
+
+// touchAtime applies relatime for a read that succeeded: a failure to
+// record the access is logged, and does not fail the read.
+func (s *Server) touchAtime(ino uint64) {
+	if err := s.store.touchAtime(ino); err != nil && !errorsIsNotFound(err) {
+		s.cfg.Log.Warn("atime not updated", "ino", ino, "err", err)
+	}
+}

@@ -38,6 +38,7 @@ var (
 	keyInoLimit = []byte("Sino-limit") // inode numbers below it may be in use
 	keyEpoch    = []byte("Sepoch")
 	keyCluster  = []byte("Scluster-id")
+	keyACLCount = []byte("Sacl-count") // POSIX ACLs in the namespace (acl.go)
 )
 
 func u64Key(t byte, v uint64) []byte {

@@ -164,7 +164,7 @@ func (s *Server) mux() rpc.Mux {
 	rpc.On(m, wire.MReadDir, func(_ context.Context, r *wire.ReadDirReq) (wire.Message, error) {
 		resp, err := s.store.readDir(r)
 		if err == nil && r.After == "" {
-			err = s.store.touchAtime(r.Ino) // a listing from the start reads the directory
+			s.touchAtime(r.Ino) // a listing from the start reads the directory
 		}
 		return &resp, err
 	})
@@ -182,7 +182,7 @@ func (s *Server) mux() rpc.Mux {
 	rpc.On(m, wire.MExtents, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
 		resp, err := s.store.layout(r.Ino)
 		if err == nil {
-			err = s.store.touchAtime(r.Ino) // a mount fetches the layout to read
+			s.touchAtime(r.Ino) // a mount fetches the layout to read
 		}
 		return &resp, err
 	})
@@ -221,6 +221,10 @@ func (s *Server) mux() rpc.Mux {
 		}
 		s.sessions.renew(r.Session, time.Now())
 		return s.locks.set(ctx, r)
+	})
+	rpc.On(m, wire.MACLCount, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
+		n, err := s.store.aclCount()
+		return &wire.CountResp{Count: n}, err
 	})
 	rpc.On(m, wire.MHeartbeat, func(_ context.Context, r *wire.HeartbeatReq) (wire.Message, error) {
 		if r.Node.ID == "" || r.Node.Addr == "" {

@@ -72,6 +72,11 @@ func (tx *txn) deleteXattrs(ino uint64) error {
 		if err := tx.Delete(xattrKey(ino, name)); err != nil {
 			return err
 		}
+		if isACL(name) {
+			if err := tx.addACLs(-1); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -141,13 +146,22 @@ func (s *store) setXattr(req *wire.SetXattrReq) (attr wire.Attr, err error) {
 			return wire.Errorf(wire.CodeNoSpace, "inode %d: extended attribute names would exceed %d bytes", req.Ino, wire.MaxXattrList)
 		}
 		keep := true
-		if req.Name == aclAccess || req.Name == aclDefault {
+		if isACL(req.Name) {
 			if keep, err = tx.setACL(n, req.Name, req.Value); err != nil {
 				return err
 			}
 		}
 		if req.Flags&wire.XattrKillSgid != 0 {
 			n.Mode &^= syscall.S_ISGID
+		}
+		if isACL(req.Name) && keep != exists {
+			delta := int64(1)
+			if !keep {
+				delta = -1
+			}
+			if err := tx.addACLs(delta); err != nil {
+				return err
+			}
 		}
 		if keep {
 			if err := tx.Set(xattrKey(req.Ino, req.Name), bytes.Clone(req.Value)); err != nil {
@@ -182,6 +196,11 @@ func (s *store) removeXattr(req *wire.XattrReq) (attr wire.Attr, err error) {
 		}
 		if err := tx.Delete(xattrKey(req.Ino, req.Name)); err != nil {
 			return err
+		}
+		if isACL(req.Name) {
+			if err := tx.addACLs(-1); err != nil {
+				return err
+			}
 		}
 		n.Ctime = tx.now
 		attr = n.Attr

@@ -202,3 +202,38 @@ func TestACLInherit(t *testing.T) {
 	}
 	_ = plain
 }
+
+// TestACLCount: the namespace's count of ACLs follows sets, inheritance,
+// removals and deleted inodes (mounts skip per-inode ACL lookups at 0).
+func TestACLCount(t *testing.T) {
+	s := newStore(t)
+	count := func(want uint64) {
+		t.Helper()
+		if n, err := s.aclCount(); err != nil || n != want {
+			t.Fatalf("ACL count %d, %v; want %d", n, err, want)
+		}
+	}
+	count(0)
+	d := mk(t, s, RootIno, "d", modeDir)
+	def := aclBytes(aclEntry{aclUserObj, 7, 0}, aclEntry{aclUser, 5, 9}, aclEntry{aclGroupObj, 5, 0}, aclEntry{aclMask, 5, 0}, aclEntry{aclOther, 0, 0})
+	setX(t, s, d.Ino, aclDefault, string(def))
+	count(1)
+	setX(t, s, d.Ino, aclDefault, string(def)) // replacing is not a new one
+	count(1)
+	mk(t, s, d.Ino, "f", modeFile) // inherits an access ACL
+	count(2)
+	mk(t, s, d.Ino, "sub", modeDir) // inherits both
+	count(4)
+	if err := unlink(s, d.Ino, "f"); err != nil {
+		t.Fatal(err)
+	}
+	count(3)
+	if _, err := s.removeXattr(&wire.XattrReq{Ino: d.Ino, Name: aclDefault}); err != nil {
+		t.Fatal(err)
+	}
+	count(2)
+	// A base ACL is only a mode: not counted.
+	g := mk(t, s, RootIno, "g", modeFile)
+	setX(t, s, g.Ino, aclAccess, string(aclBytes(aclEntry{aclUserObj, 6, 0}, aclEntry{aclGroupObj, 4, 0}, aclEntry{aclOther, 4, 0})))
+	count(2)
+}

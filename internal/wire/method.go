@@ -33,6 +33,7 @@ const (
 	MListXattr   // InoReq → XattrListResp
 	MSetXattr    // SetXattrReq → AttrResp
 	MRemoveXattr // XattrReq → AttrResp
+	MACLCount    // Empty → CountResp: how many POSIX ACLs the namespace holds
 
 	// Chunkserver methods.
 	CPut // PutReq → Empty

@@ -55,6 +55,7 @@ func allMessages() []Message {
 		&SessionResp{},
 		&LockReq{},
 		&LockResp{},
+		&CountResp{},
 	}
 }
 
@@ -254,6 +255,7 @@ func examples() []Message {
 		&XattrReq{Ino: 7, Name: "security.selinux"},
 		&XattrResp{Value: []byte{0, 1, 2}},
 		&XattrListResp{Names: []string{"trusted.x", "user.a", ""}},
+		&CountResp{Count: 1 << 40},
 	}
 }
 

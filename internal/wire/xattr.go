@@ -54,6 +54,12 @@ type XattrResp struct{ Value []byte }
 func (m *XattrResp) Append(b []byte) []byte { return AppendBytes(b, m.Value) }
 func (m *XattrResp) Decode(r *Reader)       { m.Value = r.Bytes() }
 
+// CountResp is a count.
+type CountResp struct{ Count uint64 }
+
+func (m *CountResp) Append(b []byte) []byte { return AppendU64(b, m.Count) }
+func (m *CountResp) Decode(r *Reader)       { m.Count = r.U64() }
+
 // XattrListResp is the names of an inode's extended attributes, in
 // byte order.
 type XattrListResp struct{ Names []string }

@@ -1,0 +1,80 @@
+package fs
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// When a write or truncate by a caller without CAP_FSETID must drop
+// privileges, the kernel's FUSE code turns that into a SETATTR that
+// clears setuid, and setgid only when the group may execute. Linux's
+// local file systems also clear a setgid bit without group execute when
+// the caller is not in the file's group; the kernel then sends a SETATTR
+// with nothing to set, or only the size. dropSgid adds that rule.
+
+// privDropShape is the Valid bits such a SETATTR can carry.
+const privDropShape = fuse.FATTR_MODE | fuse.FATTR_SIZE | fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_CTIME | fuse.FATTR_KILL_SUIDGID
+
+// dropSgid clears the setgid bit of a, the attributes after a SETATTR by
+// in's caller, if Linux would have: the caller is not root (standing for
+// CAP_FSETID), the request could be a privilege drop (a chmod by a
+// non-member cannot keep setgid: the kernel strips it first), and the
+// caller is not in the file's group.
+func (f *FS) dropSgid(in *fuse.SetAttrIn, a wire.Attr) (wire.Attr, error) {
+	// in.Uid is the owner to set; the caller's is in.Caller.
+	if in.Caller.Uid == 0 || in.Valid&^privDropShape != 0 || a.Mode&syscall.S_IFMT != syscall.S_IFREG ||
+		a.Mode&(syscall.S_ISGID|syscall.S_IXGRP) != syscall.S_ISGID || inGroup(in.Caller, a.Gid) {
+		return a, nil
+	}
+	return f.c.SetAttr(ctx(), &wire.SetAttrReq{Ino: a.Ino, Valid: wire.SetMode, Mode: a.Mode & 0o7777 &^ syscall.S_ISGID})
+}
+
+// inGroup reports whether the caller's group or one of its supplementary
+// groups is gid. The groups are read from /proc (of the calling thread);
+// if they cannot be, the caller counts as a member, which keeps the bit.
+func inGroup(c fuse.Caller, gid uint32) bool {
+	if c.Gid == gid {
+		return true
+	}
+	groups, err := procGroups(c.Pid)
+	if err != nil {
+		return true
+	}
+	return slices.Contains(groups, gid)
+}
+
+func procGroups(pid uint32) ([]uint32, error) {
+	if pid == 0 {
+		return nil, fmt.Errorf("no caller pid")
+	}
+	fh, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "Groups:")
+		if !ok {
+			continue
+		}
+		var groups []uint32
+		for _, g := range strings.Fields(rest) {
+			n, err := strconv.ParseUint(g, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/%d/status: groups %q", pid, rest)
+			}
+			groups = append(groups, uint32(n))
+		}
+		return groups, nil
+	}
+	return nil, fmt.Errorf("/proc/%d/status: no Groups line", pid)
+}
