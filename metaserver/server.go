@@ -202,6 +202,9 @@ func (s *Server) mux() rpc.Mux {
 		s.sessions.renew(r.Session, time.Now())
 		return s.locks.set(ctx, r)
 	})
+	rpc.On(m, wire.MFallocate, func(_ context.Context, r *wire.FallocateReq) (wire.Message, error) {
+		return attrResp(s.store.fallocate(r))
+	})
 	rpc.On(m, wire.MHeartbeat, func(_ context.Context, r *wire.HeartbeatReq) (wire.Message, error) {
 		if r.Node.ID == "" || r.Node.Addr == "" {
 			return nil, wire.Errorf(wire.CodeInvalid, "heartbeat without node ID or address")
