@@ -19,7 +19,7 @@ func (f *File) Fallocate(ctx context.Context, mode uint32, off, length uint64) (
 	var resp wire.AttrResp
 	err := f.c.meta(ctx, wire.MFallocate, &wire.FallocateReq{Ino: f.ino, Mode: mode, Off: off, Len: length}, &resp)
 	f.mu.Lock()
-	f.mu.layout = nil // refetched, with the new size, at the next read
+	f.dropLayoutLocked() // refetched, with the new size, at the next read
 	f.mu.Unlock()
 	return resp.Attr, err
 }
