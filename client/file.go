@@ -33,6 +33,15 @@ type File struct {
 		bufOff   uint64            // file offset of buf[0]
 		pending  []*pendingBlock   // sealed blocks, uploading or uploaded, not yet committed
 		lastRead int               // index of the extent the last read ended in, for readahead
+
+		// layoutGen counts invalidations of layout, so that a fetch that
+		// a commit overtook is not installed (dropLayoutLocked).
+		layoutGen uint64
+		// floor is the size this mount's last commit (or truncate) gave
+		// the file: attributes fetched while a commit was landing can be
+		// older than it, and must not shrink the kernel's size (which
+		// would drop cached and mapped pages). See overlayDirty.
+		floor uint64
 	}
 }
 
@@ -67,7 +76,7 @@ func (c *Client) Open(ino uint64) *File {
 	f.mu.Lock()
 	f.mu.refs++
 	if !f.dirtyLocked() {
-		f.mu.layout = nil
+		f.dropLayoutLocked()
 	}
 	f.mu.Unlock()
 	return f
@@ -207,17 +216,20 @@ func (f *File) Flush(ctx context.Context) error {
 		}
 		extents = append(extents, wire.Extent{Off: p.off, Len: uint32(len(p.data)), Block: p.id, BlockLen: uint32(len(p.data))})
 	}
+	var resp wire.AttrResp
 	if firstErr == nil {
-		var resp wire.AttrResp
 		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: extents, Mtime: mtime}, &resp)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if firstErr == nil {
+		f.mu.floor = max(f.mu.floor, resp.Attr.Size)
+	}
 	// The batch is done with, committed or failed: a failed write is
 	// reported here, to the flush (close/fsync) that asked for it, and
 	// not kept to fail every later flush too.
 	f.mu.pending = f.mu.pending[len(batch):]
-	f.mu.layout = nil
+	f.dropLayoutLocked()
 	if !f.dirtyLocked() {
 		f.mu.dirtyEnd, f.mu.mtime = 0, 0
 	}
@@ -225,33 +237,48 @@ func (f *File) Flush(ctx context.Context) error {
 }
 
 // Dirty reports the size and mtime this mount's uncommitted writes give
-// the file; ok is false when there are none.
-func (f *File) Dirty() (size uint64, mtime int64, ok bool) {
+// the file; ok is false when there are none. floor is the size the
+// mount's own last commit or truncate gave the file.
+func (f *File) Dirty() (size uint64, mtime int64, ok bool, floor uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.dirtyLocked() {
-		return 0, 0, false
+		return 0, 0, false, f.mu.floor
 	}
-	return f.mu.size, f.mu.mtime, true
+	return f.mu.size, f.mu.mtime, true, f.mu.floor
 }
 
-// loadLayout fetches the committed layout if it is not cached.
+// dropLayoutLocked forgets the cached layout; the next read fetches it.
+func (f *File) dropLayoutLocked() {
+	f.mu.layout = nil
+	f.mu.layoutGen++
+}
+
+// loadLayout fetches the committed layout if it is not cached. A layout
+// fetched while a commit of this mount landed may predate the commit; it
+// is not installed (the pending writes it lacks are gone by then), and
+// the fetch is repeated.
 func (f *File) loadLayout(ctx context.Context) error {
-	f.mu.Lock()
-	have := f.mu.layout != nil
-	f.mu.Unlock()
-	if have {
-		return nil
+	for {
+		f.mu.Lock()
+		have, gen := f.mu.layout != nil, f.mu.layoutGen
+		f.mu.Unlock()
+		if have {
+			return nil
+		}
+		var resp wire.ExtentsResp
+		if err := f.c.meta(ctx, wire.MExtents, &wire.InoReq{Ino: f.ino}, &resp); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		if f.mu.layoutGen == gen {
+			f.mu.layout = &resp
+			f.mu.size = max(resp.Size, f.mu.dirtyEnd)
+			f.mu.Unlock()
+			return nil
+		}
+		f.mu.Unlock()
 	}
-	var resp wire.ExtentsResp
-	if err := f.c.meta(ctx, wire.MExtents, &wire.InoReq{Ino: f.ino}, &resp); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	f.mu.layout = &resp
-	f.mu.size = max(resp.Size, f.mu.dirtyEnd)
-	f.mu.Unlock()
-	return nil
 }
 
 // Read fills buf from off and returns how many bytes it read (short only
@@ -351,11 +378,12 @@ func (f *File) Truncate(ctx context.Context, size uint64) (wire.Attr, error) {
 	var resp wire.AttrResp
 	err := f.c.meta(ctx, wire.MSetAttr, &wire.SetAttrReq{Ino: f.ino, Valid: wire.SetSize, Size: size}, &resp)
 	f.mu.Lock()
-	f.mu.layout = nil
+	f.dropLayoutLocked()
 	if err == nil {
 		// Writes after the cut grow the file from its new size, not the old.
 		f.mu.size = resp.Attr.Size
 		f.mu.dirtyEnd = min(f.mu.dirtyEnd, resp.Attr.Size)
+		f.mu.floor = resp.Attr.Size
 	}
 	f.mu.Unlock()
 	return resp.Attr, err

@@ -18,10 +18,15 @@ func (c *Client) attrCall(ctx context.Context, m wire.Method, req wire.Message) 
 	return resp.Attr, err
 }
 
-// overlayDirty shows this mount's uncommitted writes in attr.
+// overlayDirty shows this mount's uncommitted writes in attr. It also
+// keeps attr's size from going below what this mount itself committed:
+// the metaserver may have answered just before a commit of ours landed,
+// and the pending writes were dropped just after, so neither shows them.
 func (c *Client) overlayDirty(attr *wire.Attr) {
 	if f := c.openFile(attr.Ino); f != nil {
-		if size, mtime, ok := f.Dirty(); ok {
+		size, mtime, ok, floor := f.Dirty()
+		attr.Size = max(attr.Size, floor)
+		if ok {
 			attr.Size = max(attr.Size, size)
 			// The write is newer than any committed mtime, even one set
 			// in the future by utimensat (which commits pending writes

@@ -226,6 +226,9 @@ func (s *Server) mux() rpc.Mux {
 		n, err := s.store.aclCount()
 		return &wire.CountResp{Count: n}, err
 	})
+	rpc.On(m, wire.MFallocate, func(_ context.Context, r *wire.FallocateReq) (wire.Message, error) {
+		return attrResp(s.store.fallocate(r))
+	})
 	rpc.On(m, wire.MHeartbeat, func(_ context.Context, r *wire.HeartbeatReq) (wire.Message, error) {
 		if r.Node.ID == "" || r.Node.Addr == "" {
 			return nil, wire.Errorf(wire.CodeInvalid, "heartbeat without node ID or address")

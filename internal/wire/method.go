@@ -27,6 +27,7 @@ const (
 	MSession   // SessionReq → SessionResp: open, renew or end a client session
 	MGetLock   // LockReq → LockResp
 	MSetLock   // LockReq → LockResp
+	MFallocate // FallocateReq → AttrResp
 
 	// Extended attributes (metaserver).
 	MGetXattr    // XattrReq → XattrResp
