@@ -29,6 +29,13 @@ type Config struct {
 	Replicas  int           // copies of each block; 3 if zero
 	DownAfter time.Duration // silence before a chunkserver is marked down; 15s if zero
 	Log       *slog.Logger  // slog.Default() if nil
+
+	// Background work (scheduler.go).
+	GCGrace        time.Duration // unreferenced blocks are kept this long; 5m if zero
+	ReconcileEvery time.Duration // interval between reconcile passes; 30s if zero
+	ScrubEvery     time.Duration // interval between scrub rounds on each chunkserver; 24h if zero
+	ScrubBytes     uint64        // bytes one scrub task re-hashes; 256 MiB if zero
+	TasksPerNode   int           // tasks running at once on one chunkserver; 4 if zero
 }
 
 // Server is a running metaserver.
@@ -39,6 +46,10 @@ type Server struct {
 	rpc     *rpc.Server
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	sched  *scheduler
+	chunks *rpc.Client   // to chunkservers, for background tasks
+	kick   chan struct{} // asks for a reconcile pass now
 }
 
 // Start opens the namespace in cfg.Dir and starts serving.
@@ -58,6 +69,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.setTaskDefaults()
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("metaserver data directory: %w", err)
 	}
@@ -85,6 +97,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.watchMembers()
+	s.startBackground(tlsConf)
 	return s, nil
 }
 
@@ -95,6 +108,7 @@ func (s *Server) Addr() string { return s.rpc.Addr() }
 func (s *Server) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	s.chunks.Close()
 	s.rpc.Close()
 	return s.store.close()
 }
@@ -183,6 +197,7 @@ func (s *Server) mux() rpc.Mux {
 		}
 		return &wire.MapResp{Map: s.members.snapshot(), Replicas: uint32(s.cfg.Replicas)}, nil
 	})
+	s.taskMux(m)
 	return m
 }
 

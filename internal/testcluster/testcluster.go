@@ -6,7 +6,6 @@ package testcluster
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,6 +26,13 @@ type Options struct {
 	Replicas     int    // 3 if zero
 	NoMount      bool   // start the client but do not mount
 	Dir          string // data directory; a fresh temporary one if empty (pass an old one to restart)
+
+	// Background work and failure detection; the metaserver's defaults if zero.
+	GCGrace        time.Duration
+	ReconcileEvery time.Duration
+	ScrubEvery     time.Duration
+	DownAfter      time.Duration
+	Heartbeat      time.Duration // chunkservers' heartbeat interval
 }
 
 // Cluster is a running in-process cluster.
@@ -41,6 +47,8 @@ type Cluster struct {
 
 	opts    Options
 	stopped bool
+	log     *slog.Logger
+	closed  map[int]bool // chunkservers stopped by StopChunk
 }
 
 // Start starts a cluster and registers its Stop with t.Cleanup.
@@ -72,15 +80,15 @@ func (c *Cluster) start(t testing.TB) error {
 	c.CA = ca
 	c.Meta, err = metaserver.Start(metaserver.Config{
 		Dir: filepath.Join(c.Dir, "meta"), CA: ca, Replicas: c.opts.Replicas, Log: log,
+		GCGrace: c.opts.GCGrace, ReconcileEvery: c.opts.ReconcileEvery, ScrubEvery: c.opts.ScrubEvery, DownAfter: c.opts.DownAfter,
 	})
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
+	c.log = log
 	for i := range c.opts.Chunkservers {
-		cs, err := chunkserver.Start(ctx, chunkserver.Config{
-			Dir: filepath.Join(c.Dir, fmt.Sprintf("chunk%d", i+1)), Meta: c.Meta.Addr(), CA: ca, Log: log,
-		})
+		cs, err := c.startChunk(ctx, i)
 		if err != nil {
 			return err
 		}
@@ -117,8 +125,10 @@ func (c *Cluster) Stop() {
 	if c.Client != nil {
 		c.Client.Close()
 	}
-	for _, cs := range c.Chunks {
-		cs.Close()
+	for i, cs := range c.Chunks {
+		if !c.closed[i] {
+			cs.Close()
+		}
 	}
 	if c.Meta != nil {
 		c.Meta.Close()

@@ -24,11 +24,20 @@ const (
 	MHeartbeat // HeartbeatReq → MapResp
 	MSync      // Empty → Empty: every namespace change so far is durable
 	MPurge     // InoReq → Empty: drop an inode kept open after its last unlink
+	MReportBad // BadReplicaReq → Empty: a replica failed verification
+	MDrain     // DrainReq → Empty: move every block off a chunkserver
+	MTasks     // Empty → TasksResp: background work, for status
 
 	// Chunkserver methods.
 	CPut // PutReq → Empty
 	CGet // BlockReq → GetResp
 	CHas // BlockReq → HasResp
+
+	// Chunkserver methods for background work, called by the metaserver.
+	CList   // ListReq → ListResp
+	CDelete // DeleteReq → DeleteResp
+	CFetch  // FetchReq → FetchResp
+	CScrub  // ScrubReq → ScrubResp
 
 	methodEnd
 )

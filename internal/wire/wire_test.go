@@ -47,6 +47,17 @@ func allMessages() []Message {
 		&StatFSResp{},
 		&HeartbeatReq{},
 		&MapResp{},
+		&ListReq{},
+		&ListResp{},
+		&DeleteReq{},
+		&DeleteResp{},
+		&FetchReq{},
+		&FetchResp{},
+		&ScrubReq{},
+		&ScrubResp{},
+		&BadReplicaReq{},
+		&DrainReq{},
+		&TasksResp{},
 	}
 }
 
@@ -238,6 +249,20 @@ func examples() []Message {
 		&StatFSResp{Total: 1 << 50, Free: 1 << 49, Inodes: 1000, Replicas: 3},
 		&HeartbeatReq{Node: node},
 		&MapResp{Map: cluster.Map{Epoch: 12, Nodes: []cluster.Node{node, {ID: "n2", Addr: "x:1", Weight: 1}}}, Replicas: 2},
+		&ListReq{After: id, Limit: 100},
+		&ListResp{Blocks: []StoredBlock{{ID: id, Size: 4096, Age: 1e9}}, More: true},
+		&DeleteReq{IDs: []block.ID{id, {}}, MinAge: 3e9},
+		&DeleteResp{Deleted: 2, Freed: 8192},
+		&FetchReq{ID: id, From: []string{"127.0.0.1:1", "127.0.0.1:2"}},
+		&FetchResp{Moved: 4096},
+		&ScrubReq{After: id, MaxBytes: 1 << 28},
+		&ScrubResp{Bad: []block.ID{id}, Next: id, Done: true, Checked: 10, Bytes: 40960},
+		&BadReplicaReq{ID: id, Addr: "127.0.0.1:3"},
+		&DrainReq{Node: "n1"},
+		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
+			MoveNanos: 7, LastPass: 8, PassNanos: 9,
+			Kinds: []TaskCount{{Kind: "repair", Queued: 1, Running: 2, Done: 3, Failed: 4}},
+			Nodes: []NodeTasks{{ID: "n1", Blocks: 5, Running: 1, Scrubbed: 100}}},
 	}
 }
 
@@ -427,6 +452,11 @@ func hostile() map[string][]byte {
 		"RenameReq.Open":       cat(u64, u32, u64, u32, u32, huge),
 		"ErrorMessage.Msg":     cat([]byte{0, 4}, huge),
 		"HeartbeatReq.Node.ID": cat(huge),
+		"ListResp.Blocks":      cat(huge, make([]byte, 40)),
+		"DeleteReq.IDs":        cat(huge, make([]byte, 40)),
+		"FetchReq.From":        cat(id, huge),
+		"ScrubResp.Bad":        cat(big, make([]byte, 40)),
+		"TasksResp.Kinds":      cat(make([]byte, 80), huge),
 	}
 }
 
