@@ -45,6 +45,8 @@ type Client struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
+	suspects suspects // chunkservers that recently failed to connect
+
 	mu struct {
 		sync.Mutex
 		cmap     cluster.Map

@@ -177,3 +177,21 @@ func tasks(t *testing.T, c *testcluster.Cluster) *wire.TasksResp {
 	}
 	return &resp
 }
+
+// writeAPI writes a file through the cluster's client (no mount needed).
+func writeAPI(t *testing.T, c *testcluster.Cluster, name string, data []byte) {
+	t.Helper()
+	ctx := context.Background()
+	attr, err := c.Client.Make(ctx, &wire.MakeReq{Parent: 1, Name: name, Mode: syscall.S_IFREG | 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Client.Open(attr.Ino)
+	f.Write(0, data)
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
