@@ -355,7 +355,6 @@ func (sc *scheduler) pending() int {
 	return n
 }
 
-
 // loads returns the number of tasks running per node ID.
 func (sc *scheduler) loads() map[string]int {
 	sc.mu.Lock()

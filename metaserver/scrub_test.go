@@ -8,8 +8,8 @@ import (
 
 	"github.com/cairn-fs/cairn/internal/block"
 	"github.com/cairn-fs/cairn/internal/placement"
-	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/cairn-fs/cairn/internal/testcluster"
+	"github.com/cairn-fs/cairn/internal/wire"
 )
 
 // flip corrupts a stored copy in place, as bit rot would.
