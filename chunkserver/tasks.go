@@ -61,6 +61,16 @@ func (s *Server) taskMux(m rpc.Mux) {
 		s.stats.fetched.Add(moved)
 		return &wire.FetchResp{Moved: moved}, err
 	})
+	rpc.On(m, wire.CTouch, func(_ context.Context, r *wire.TouchReq) (wire.Message, error) {
+		resp := &wire.TouchResp{}
+		now := time.Now()
+		for _, id := range r.IDs {
+			if err := os.Chtimes(s.store.path(id), time.Time{}, now); err != nil {
+				resp.Missing = append(resp.Missing, id)
+			}
+		}
+		return resp, nil
+	})
 	rpc.On(m, wire.CScrub, func(ctx context.Context, r *wire.ScrubReq) (wire.Message, error) {
 		return s.scrub(ctx, r.After, r.MaxBytes)
 	})

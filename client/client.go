@@ -33,6 +33,12 @@ type Config struct {
 	Readahead   int           // blocks prefetched ahead of a sequential reader; 4 if zero
 	Timeout     time.Duration // how long to retry an unreachable metaserver; 60s if zero
 	Log         *slog.Logger  // slog.Default() if nil
+
+	// KeepUploadsAfter: uploaded blocks older than this are touched on
+	// their chunkservers (re-uploaded if gone) before their commit, so
+	// that the garbage collector's grace period never runs out on them;
+	// 10s if zero. It must be well below the metaserver's --gc-grace.
+	KeepUploadsAfter time.Duration
 }
 
 // Client talks to one cluster.
@@ -74,6 +80,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.KeepUploadsAfter <= 0 {
+		cfg.KeepUploadsAfter = 10 * time.Second
 	}
 	tlsConf, err := cfg.CA.TLSConfig()
 	if err != nil {

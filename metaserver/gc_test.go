@@ -147,3 +147,32 @@ func TestGCSweepsUncommittedUploads(t *testing.T) {
 		t.Fatalf("swept after %v, within the grace period", took)
 	}
 }
+
+// TestGCSlowCommit: a writer whose blocks were uploaded long before its
+// close (longer than the grace period, so the collector swept them as
+// uploads nobody committed) touches them before committing and uploads
+// again the ones that are gone: nothing it commits is missing.
+func TestGCSlowCommit(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, GCGrace: grace, ReconcileEvery: 200 * time.Millisecond,
+		KeepUploadsAfter: 100 * time.Millisecond})
+	ctx := context.Background()
+	attr, err := c.Client.Make(ctx, &wire.MakeReq{Parent: metaserver.RootIno, Name: "slow", Mode: syscall.S_IFREG | 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(2 * block.MaxSize)
+	ids := blockIDs(data)
+	f := c.Client.Open(attr.Ino)
+	f.Write(0, data[:block.MaxSize]) // sealed and uploaded now
+	waitFor(t, 5*time.Second, "the first block is uploaded", allCopies(c, ids[:1], 3))
+	waitFor(t, 10*time.Second, "the uncommitted upload is swept after the grace period", allCopies(c, ids[:1], 0))
+	f.Write(block.MaxSize, data[block.MaxSize:])
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.Release(ctx)
+	wantCopies(t, c, "committed after a slow write", ids, 3)
+	time.Sleep(2 * grace)
+	wantCopies(t, c, "committed after a slow write, later", ids, 3)
+	readAll(t, c, map[string][]byte{"slow": data})
+}

@@ -15,8 +15,12 @@ func (c *Cluster) ChunkDir(i int) string {
 }
 
 func (c *Cluster) startChunk(ctx context.Context, i int) (*chunkserver.Server, error) {
+	var weight uint64
+	if i < len(c.opts.Weights) {
+		weight = c.opts.Weights[i]
+	}
 	return chunkserver.Start(ctx, chunkserver.Config{
-		Dir: c.ChunkDir(i), Meta: c.Meta.Addr(), CA: c.CA, Log: c.log, Heartbeat: c.opts.Heartbeat,
+		Dir: c.ChunkDir(i), Meta: c.Meta.Addr(), CA: c.CA, Log: c.log, Heartbeat: c.opts.Heartbeat, Weight: weight,
 	})
 }
 

@@ -33,6 +33,9 @@ type Options struct {
 	ScrubEvery     time.Duration
 	DownAfter      time.Duration
 	Heartbeat      time.Duration // chunkservers' heartbeat interval
+	Weights        []uint64      // placement weight of chunkserver i; its disk's size if absent or zero
+
+	KeepUploadsAfter time.Duration // the client's; its default if zero
 }
 
 // Cluster is a running in-process cluster.
@@ -94,7 +97,8 @@ func (c *Cluster) start(t testing.TB) error {
 		}
 		c.Chunks = append(c.Chunks, cs)
 	}
-	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second})
+	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second,
+		KeepUploadsAfter: c.opts.KeepUploadsAfter})
 	if err != nil {
 		return err
 	}

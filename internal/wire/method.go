@@ -38,6 +38,7 @@ const (
 	CDelete // DeleteReq → DeleteResp
 	CFetch  // FetchReq → FetchResp
 	CScrub  // ScrubReq → ScrubResp
+	CTouch  // TouchReq → TouchResp: called by writers
 
 	methodEnd
 )

@@ -231,3 +231,17 @@ func readIDs(r *Reader) []block.ID {
 	}
 	return ids
 }
+
+// TouchReq marks blocks as just written, so that the garbage collector
+// keeps them for another grace period: a writer sends it before it
+// commits blocks it uploaded a while ago.
+type TouchReq struct{ IDs []block.ID }
+
+func (m *TouchReq) Append(b []byte) []byte { return appendIDs(b, m.IDs) }
+func (m *TouchReq) Decode(r *Reader)       { m.IDs = readIDs(r) }
+
+// TouchResp lists the blocks the chunkserver does not hold.
+type TouchResp struct{ Missing []block.ID }
+
+func (m *TouchResp) Append(b []byte) []byte { return appendIDs(b, m.Missing) }
+func (m *TouchResp) Decode(r *Reader)       { m.Missing = readIDs(r) }

@@ -58,6 +58,8 @@ func allMessages() []Message {
 		&BadReplicaReq{},
 		&DrainReq{},
 		&TasksResp{},
+		&TouchReq{},
+		&TouchResp{},
 	}
 }
 
@@ -259,6 +261,8 @@ func examples() []Message {
 		&ScrubResp{Bad: []block.ID{id}, Next: id, Done: true, Checked: 10, Bytes: 40960},
 		&BadReplicaReq{ID: id, Addr: "127.0.0.1:3"},
 		&DrainReq{Node: "n1"},
+		&TouchReq{IDs: []block.ID{id}},
+		&TouchResp{Missing: []block.ID{id, {}}},
 		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
 			MoveNanos: 7, LastPass: 8, PassNanos: 9,
 			Kinds: []TaskCount{{Kind: "repair", Queued: 1, Running: 2, Done: 3, Failed: 4}},
