@@ -165,13 +165,23 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 // place queues the copies and deletions that bring block id from where
 // its copies are to its top-R nodes.
 func (s *Server) place(m cluster.Map, id block.ID, copies []copyAt, listed map[string]bool, short bool, load map[string]int) {
-	ranked := placement.Replicas(id, &m)
-	targets := ranked[:min(s.cfg.Replicas, len(ranked))]
 	holds := make(map[string]bool, len(copies))
 	from := make([]string, 0, len(copies))
 	for _, c := range copies {
 		holds[m.Nodes[c.node].ID] = true
 		from = append(from, m.Nodes[c.node].Addr)
+	}
+	// The targets are the top R of the ranking, except that a full node
+	// that lacks the block is passed over for the next one, as a writer
+	// does. A full node keeps the copies it has, so nothing oscillates.
+	var targets []cluster.Node
+	for _, n := range placement.Replicas(id, &m) {
+		if len(targets) == s.cfg.Replicas {
+			break
+		}
+		if holds[n.ID] || !full(n) {
+			targets = append(targets, n)
+		}
 	}
 	// Fetch from the least busy holder first.
 	addrLoad := make(map[string]int)
@@ -205,6 +215,12 @@ func (s *Server) place(m cluster.Map, id block.ID, copies []copyAt, listed map[s
 			s.sched.add(&task{kind: kindRebalance, node: n, ids: []block.ID{id}, delete: true})
 		}
 	}
+}
+
+// full reports whether a node's disk, as of its last heartbeat, has no
+// room for another couple of blocks.
+func full(n cluster.Node) bool {
+	return n.Total > 0 && n.Total-min(n.Used, n.Total) < 2*block.MaxSize
 }
 
 // list calls fn for every block chunkserver n stores.
