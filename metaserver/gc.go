@@ -29,10 +29,8 @@ import (
 // delete task names.
 const gcBatch = 256
 
-// collectGarbage deletes the blocks whose grace period is over, and
-// returns the blocks still waiting it out.
-func (s *Server) collectGarbage(m cluster.Map) (waiting map[block.ID]bool, err error) {
-	waiting = make(map[block.ID]bool)
+// collectGarbage deletes the blocks whose grace period is over.
+func (s *Server) collectGarbage(m cluster.Map) error {
 	cutoff := time.Now().Add(-s.cfg.GCGrace).UnixNano()
 	for {
 		var due []block.ID
@@ -45,15 +43,12 @@ func (s *Server) collectGarbage(m cluster.Map) (waiting map[block.ID]bool, err e
 				if len(key) != 1+8+len(block.ID{}) {
 					continue
 				}
-				var id block.ID
-				copy(id[:], key[9:])
 				if int64(binary.BigEndian.Uint64(key[1:9])) > cutoff {
-					waiting[id] = true
-					continue
+					break // keys sort by time
 				}
 				if len(keys) == gcBatch {
 					more = true
-					continue
+					break
 				}
 				keys = append(keys, it.Item().KeyCopy(nil))
 			}
@@ -73,14 +68,11 @@ func (s *Server) collectGarbage(m cluster.Map) (waiting map[block.ID]bool, err e
 			return nil
 		})
 		if err != nil {
-			return waiting, err
-		}
-		for _, id := range due {
-			delete(waiting, id) // the same block may have hit zero twice
+			return err
 		}
 		s.deleteEverywhere(m, due, kindGC)
 		if !more {
-			return waiting, nil
+			return nil
 		}
 	}
 }

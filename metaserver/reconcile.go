@@ -82,31 +82,43 @@ func (s *Server) kickReconcile() {
 
 func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 	start := time.Now()
-	waiting, err := s.collectGarbage(m)
-	if err != nil {
+	if err := s.collectGarbage(m); err != nil {
 		return err
 	}
-	inv := make(map[block.ID][]copyAt)
-	listed := make(map[string]bool, len(m.Nodes))
-	nodeBlocks := make(map[string]uint64)
-	for i, n := range m.Nodes {
-		if n.State == cluster.Down {
-			continue
-		}
-		count, err := s.list(ctx, n, func(b wire.StoredBlock) {
-			inv[b.ID] = append(inv[b.ID], copyAt{node: i, age: time.Duration(b.Age)})
-		})
-		if err != nil {
-			s.cfg.Log.Debug("list chunkserver", "chunkserver", n.Addr, "err", err)
-			continue
-		}
-		listed[n.ID] = true
-		nodeBlocks[n.ID] = count
-	}
+	waiting := make(map[block.ID]bool)
 	want := min(s.cfg.Replicas, len(m.Nodes))
 	load := s.sched.loads()
 	var blocks, under, lost uint64
-	err = s.store.view(func(tx *txn) error {
+	inv := make(map[block.ID][]copyAt)
+	listed := make(map[string]bool, len(m.Nodes))
+	nodeBlocks := make(map[string]uint64)
+	err := s.store.view(func(tx *txn) error {
+		// Blocks waiting out their grace period in this snapshot are not
+		// orphans, however old their files.
+		git := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tGarbage}})
+		for git.Rewind(); git.Valid(); git.Next() {
+			if key := git.Item().Key(); len(key) == 1+8+len(block.ID{}) {
+				waiting[block.ID(key[9:])] = true
+			}
+		}
+		git.Close()
+		// The listings are taken after this snapshot of the R table: a
+		// block it references was committed, so uploaded, before them,
+		// and a listing that lacks it really lacks it.
+		for i, n := range m.Nodes {
+			if n.State == cluster.Down {
+				continue
+			}
+			count, err := s.list(ctx, n, func(b wire.StoredBlock) {
+				inv[b.ID] = append(inv[b.ID], copyAt{node: i, age: time.Duration(b.Age)})
+			})
+			if err != nil {
+				s.cfg.Log.Debug("list chunkserver", "chunkserver", n.Addr, "err", err)
+				continue
+			}
+			listed[n.ID] = true
+			nodeBlocks[n.ID] = count
+		}
 		it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tRef}})
 		defer it.Close()
 		for it.Rewind(); it.Valid() && ctx.Err() == nil; it.Next() {

@@ -67,7 +67,9 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 		metaCfg := metaserver.Config{
 			Dir: filepath.Join(dataDir, "meta"), Addr: *metaAddr, CA: ca, Replicas: *replicas, Log: log,
 		}
-		bg.apply(&metaCfg)
+		if err := bg.apply(&metaCfg); err != nil {
+			return err
+		}
 		meta, err := metaserver.Start(metaCfg)
 		if err != nil {
 			return err
@@ -144,7 +146,9 @@ func metaCmd(fl *flag.FlagSet) func([]string) error {
 			return err
 		}
 		cfg := metaserver.Config{Dir: *dataDir, Addr: *listen, CA: ca, Replicas: *replicas, DownAfter: *downAfter, Log: log}
-		bg.apply(&cfg)
+		if err := bg.apply(&cfg); err != nil {
+			return err
+		}
 		s, err := metaserver.Start(cfg)
 		if err != nil {
 			return err

@@ -119,6 +119,17 @@ func backgroundFlags(fl *flag.FlagSet) bgFlags {
 	}
 }
 
-func (b bgFlags) apply(cfg *metaserver.Config) {
+// minGrace leaves room for a client's upload keep-alive (10s, see
+// client.Config.KeepUploadsAfter) and its commit.
+const minGrace = 30 * time.Second
+
+func (b bgFlags) apply(cfg *metaserver.Config) error {
+	if *b.grace < minGrace {
+		return usageError{fmt.Sprintf("--gc-grace %v is too short: at least %v, so that no writer's upload outlives it", *b.grace, minGrace)}
+	}
+	if *b.reconcile <= 0 || *b.scrub <= 0 {
+		return usageError{"--reconcile-every and --scrub-every must be positive"}
+	}
 	cfg.GCGrace, cfg.ReconcileEvery, cfg.ScrubEvery = *b.grace, *b.reconcile, *b.scrub
+	return nil
 }
