@@ -48,6 +48,9 @@ func (s *Server) taskMux(m rpc.Mux) {
 		s.kickReconcile()
 		return &wire.Empty{}, nil
 	})
+	rpc.On(m, wire.MFsck, func(ctx context.Context, _ *wire.Empty) (wire.Message, error) {
+		return s.fsck(ctx)
+	})
 	rpc.On(m, wire.MTasks, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
 		return s.sched.stats(), nil
 	})

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -132,4 +133,62 @@ func (b bgFlags) apply(cfg *metaserver.Config) error {
 	}
 	cfg.GCGrace, cfg.ReconcileEvery, cfg.ScrubEvery = *b.grace, *b.reconcile, *b.scrub
 	return nil
+}
+
+func fsckCmd(fl *flag.FlagSet) func([]string) error {
+	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
+	caPath := fl.String("ca", "", "cluster CA file (required)")
+	timeout := fl.Duration("timeout", time.Hour, "give up after this long")
+	return func(args []string) error {
+		if err := wantArgs(args); err != nil {
+			return err
+		}
+		if *caPath == "" {
+			return usageError{"--ca is required"}
+		}
+		rc, err := metaRPC(*caPath)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		done := make(chan struct{})
+		start := time.Now()
+		go func() {
+			t := time.NewTicker(2 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					fmt.Fprintf(os.Stderr, "cairn fsck: checking, %v so far\n", time.Since(start).Round(time.Second))
+				}
+			}
+		}()
+		fmt.Fprintf(os.Stderr, "cairn fsck: checking the namespace and every block's copies on %s\n", *meta)
+		var r wire.FsckResp
+		err = rc.Call(ctx, *meta, wire.MFsck, &wire.Empty{}, &r)
+		close(done)
+		if err != nil {
+			return fmt.Errorf("metaserver %s: %w", *meta, err)
+		}
+		fmt.Printf("%d inodes (%d directories, %d files), %d extents, %d blocks, %d copies, checked in %v\n",
+			r.Inodes, r.Dirs, r.Files, r.Extents, r.Blocks, r.Copies, time.Since(start).Round(time.Millisecond))
+		for _, p := range r.Problems {
+			fmt.Printf("PROBLEM: %s\n", p)
+		}
+		if r.ProblemCount > uint64(len(r.Problems)) {
+			fmt.Printf("… and %d more problems\n", r.ProblemCount-uint64(len(r.Problems)))
+		}
+		for _, n := range r.Notes {
+			fmt.Printf("note: %s\n", n)
+		}
+		fmt.Printf("%d problems, %d notes\n", r.ProblemCount, r.NoteCount)
+		if r.ProblemCount > 0 {
+			return fmt.Errorf("%d problems found", r.ProblemCount)
+		}
+		return nil
+	}
 }

@@ -27,6 +27,7 @@ const (
 	MReportBad // BadReplicaReq → Empty: a replica failed verification
 	MDrain     // DrainReq → Empty: move every block off a chunkserver
 	MTasks     // Empty → TasksResp: background work, for status
+	MFsck      // Empty → FsckResp: check the namespace and every block's copies
 
 	// Chunkserver methods.
 	CPut // PutReq → Empty

@@ -60,6 +60,7 @@ func allMessages() []Message {
 		&TasksResp{},
 		&TouchReq{},
 		&TouchResp{},
+		&FsckResp{},
 	}
 }
 
@@ -263,6 +264,8 @@ func examples() []Message {
 		&DrainReq{Node: "n1"},
 		&TouchReq{IDs: []block.ID{id}},
 		&TouchResp{Missing: []block.ID{id, {}}},
+		&FsckResp{Inodes: 1, Dirs: 2, Files: 3, Extents: 4, Blocks: 5, Copies: 6, ProblemCount: 7, NoteCount: 8,
+			Problems: []string{"block x lost"}, Notes: []string{"block y awaits gc", ""}},
 		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
 			MoveNanos: 7, LastPass: 8, PassNanos: 9,
 			Kinds: []TaskCount{{Kind: "repair", Queued: 1, Running: 2, Done: 3, Failed: 4}},
@@ -461,6 +464,7 @@ func hostile() map[string][]byte {
 		"FetchReq.From":        cat(id, huge),
 		"ScrubResp.Bad":        cat(big, make([]byte, 40)),
 		"TasksResp.Kinds":      cat(make([]byte, 80), huge),
+		"FsckResp.Problems":    cat(make([]byte, 64), huge),
 	}
 }
 
