@@ -117,6 +117,7 @@ func (c *Client) Close() {
 // meta calls the metaserver, retrying while it is unreachable for up to
 // cfg.Timeout (a metaserver restart), then failing with ErrUnavailable.
 func (c *Client) meta(ctx context.Context, m wire.Method, req, resp wire.Message) error {
+	m, req = onceWrap(m, req) // so that a retry is answered, not executed again
 	deadline := time.Now().Add(c.cfg.Timeout)
 	wait := 50 * time.Millisecond
 	for {

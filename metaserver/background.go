@@ -38,6 +38,7 @@ func (s *Server) startBackground(tlsConf *tls.Config) {
 }
 
 func (s *Server) taskMux(m rpc.Mux) {
+	s.onceMux(m)
 	rpc.On(m, wire.MReportBad, func(_ context.Context, r *wire.BadReplicaReq) (wire.Message, error) {
 		return &wire.Empty{}, s.sched.reportBad(r.ID, r.Addr)
 	})

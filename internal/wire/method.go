@@ -28,6 +28,7 @@ const (
 	MDrain     // DrainReq → Empty: move every block off a chunkserver
 	MTasks     // Empty → TasksResp: background work, for status
 	MFsck      // Empty → FsckResp: check the namespace and every block's copies
+	MOnce      // OnceReq → the wrapped method's response, executed at most once per ID
 
 	// Chunkserver methods.
 	CPut // PutReq → Empty

@@ -61,6 +61,7 @@ func allMessages() []Message {
 		&TouchReq{},
 		&TouchResp{},
 		&FsckResp{},
+		&OnceReq{},
 	}
 }
 
@@ -264,6 +265,7 @@ func examples() []Message {
 		&DrainReq{Node: "n1"},
 		&TouchReq{IDs: []block.ID{id}},
 		&TouchResp{Missing: []block.ID{id, {}}},
+		&OnceReq{ID: [16]byte{1, 2, 3}, Method: MMake, Body: []byte{9, 8, 7}},
 		&FsckResp{Inodes: 1, Dirs: 2, Files: 3, Extents: 4, Blocks: 5, Copies: 6, ProblemCount: 7, NoteCount: 8,
 			Problems: []string{"block x lost"}, Notes: []string{"block y awaits gc", ""}},
 		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
@@ -465,6 +467,7 @@ func hostile() map[string][]byte {
 		"ScrubResp.Bad":        cat(big, make([]byte, 40)),
 		"TasksResp.Kinds":      cat(make([]byte, 80), huge),
 		"FsckResp.Problems":    cat(make([]byte, 64), huge),
+		"OnceReq.Body":         cat(make([]byte, 18), huge),
 	}
 }
 
