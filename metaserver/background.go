@@ -14,7 +14,7 @@ func (cfg *Config) setTaskDefaults() {
 		cfg.GCGrace = 5 * time.Minute
 	}
 	if cfg.ReconcileEvery <= 0 {
-		cfg.ReconcileEvery = 30 * time.Second
+		cfg.ReconcileEvery = 5 * time.Minute
 	}
 	if cfg.ScrubEvery <= 0 {
 		cfg.ScrubEvery = 24 * time.Hour

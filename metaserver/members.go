@@ -100,7 +100,8 @@ func (ms *members) markDown(now time.Time) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	for i, n := range ms.mu.m.Nodes {
-		if n.State == cluster.Up && now.Sub(ms.mu.lastSeen[n.ID]) > ms.downAfter {
+		// A draining node that went silent (stopped once drained) is down too.
+		if n.State != cluster.Down && now.Sub(ms.mu.lastSeen[n.ID]) > ms.downAfter {
 			ms.mu.m.Nodes[i].State = cluster.Down
 			ms.store.log.Warn("chunkserver down", "id", n.ID, "addr", n.Addr, "silent", now.Sub(ms.mu.lastSeen[n.ID]).Round(time.Second))
 			if err := ms.persistLocked(ms.mu.m.Nodes[i]); err != nil {

@@ -55,6 +55,10 @@ func (s *Server) reconcileLoop() {
 			kicked = true
 		}
 		m := s.members.snapshot()
+		// Blocks past their grace period go every tick, not every pass.
+		if err := s.collectGarbage(m); err != nil {
+			s.cfg.Log.Warn("garbage collection", "err", err)
+		}
 		// A membership change (a node down, back, joining or draining)
 		// calls for a pass at once.
 		if !kicked && m.Epoch == epoch && time.Since(lastPass) < s.cfg.ReconcileEvery {

@@ -32,7 +32,7 @@ type Config struct {
 
 	// Background work (scheduler.go).
 	GCGrace        time.Duration // unreferenced blocks are kept this long; 5m if zero
-	ReconcileEvery time.Duration // interval between reconcile passes; 30s if zero
+	ReconcileEvery time.Duration // interval between reconcile passes; 5m if zero (a membership change starts one at once)
 	ScrubEvery     time.Duration // interval between scrub rounds on each chunkserver; 24h if zero
 	ScrubBytes     uint64        // bytes one scrub task re-hashes; 256 MiB if zero
 	TasksPerNode   int           // tasks running at once on one chunkserver; 4 if zero
