@@ -78,6 +78,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chunkserver block store: %w", err)
 	}
+	if err := st.recoverDeletes(); err != nil {
+		return nil, fmt.Errorf("chunkserver block store: %w", err)
+	}
 	tlsConf, err := cfg.CA.TLSConfig()
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cairn-fs/cairn/internal/block"
@@ -160,7 +161,10 @@ func (s *diskStore) remove(id block.ID, minAge time.Duration) (int64, error) {
 	final := s.path(id)
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	aside := filepath.Join(s.dir, "tmp", "del-"+hex.EncodeToString(rnd[:]))
+	if err := os.MkdirAll(filepath.Join(s.dir, "deleting"), 0o700); err != nil {
+		return -1, ioErr("delete block "+id.Short(), err)
+	}
+	aside := filepath.Join(s.dir, "deleting", id.String()+"."+hex.EncodeToString(rnd[:]))
 	if err := os.Rename(final, aside); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return -1, nil
@@ -182,6 +186,36 @@ func (s *diskStore) remove(id block.ID, minAge time.Duration) (int64, error) {
 		return 0, nil
 	}
 	return fi.Size(), syncDir(filepath.Dir(final))
+}
+
+// recoverDeletes puts back the blocks a crash caught in the middle of
+// remove: one of them may have been re-put and kept. The collector
+// deletes again whatever is still garbage.
+func (s *diskStore) recoverDeletes() error {
+	dir := filepath.Join(s.dir, "deleting")
+	files, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return ioErr("recover deletes", err)
+	}
+	for _, f := range files {
+		name, _, _ := strings.Cut(f.Name(), ".")
+		b, err := hex.DecodeString(name)
+		if err != nil || len(b) != len(block.ID{}) {
+			continue
+		}
+		final := s.path(block.ID(b))
+		if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+			return ioErr("recover deletes", err)
+		}
+		if err := os.Link(filepath.Join(dir, f.Name()), final); err != nil && !errors.Is(err, os.ErrExist) {
+			return ioErr("recover deletes", err)
+		}
+		os.Remove(filepath.Join(dir, f.Name()))
+	}
+	return nil
 }
 
 // quarantine moves a block that failed its hash out of the store, into

@@ -76,8 +76,13 @@ func TestProcessClusterChunkserverKill9(t *testing.T) {
 		"--down-after", "2s", "--reconcile-every", "500ms", "--gc-grace", "30s", "--metrics", metrics)
 	meta.waitStderr(t, "metaserver listening on "+addr, 15*time.Second)
 	chunkDir := func(i int) string { return filepath.Join(dir, fmt.Sprintf("chunk%d", i)) }
+	chunkMetrics := freeTCPAddr(t)
 	startChunk := func(i int) *proc {
-		p := startCairn(t, fmt.Sprintf("chunk%d", i), "chunk", "--data", chunkDir(i), "--meta", addr, "--ca", ca)
+		args := []string{"chunk", "--data", chunkDir(i), "--meta", addr, "--ca", ca}
+		if i == 3 {
+			args = append(args, "--metrics", chunkMetrics)
+		}
+		p := startCairn(t, fmt.Sprintf("chunk%d", i), args...)
 		p.waitStderr(t, "registered with "+addr, 20*time.Second)
 		return p
 	}
@@ -158,6 +163,9 @@ func TestProcessClusterChunkserverKill9(t *testing.T) {
 	}
 	if strings.Contains(m, "cairn_bytes_moved_total 0\n") {
 		t.Errorf("/metrics shows no bytes moved:\n%s", m)
+	}
+	if m := scrape(t, chunkMetrics); !strings.Contains(m, "cairn_chunk_disk_total_bytes ") || !strings.Contains(m, "cairn_chunk_bytes_fetched_total ") {
+		t.Errorf("chunkserver /metrics lacks its disk and fetch counters:\n%s", m)
 	}
 
 	// It comes back: the blocks written while it was away go to their
