@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -130,4 +131,46 @@ func TestChunkserverDies(t *testing.T) {
 	// And a block is where placement says it is, so clients find it first try.
 	m := c.Meta
 	_ = m
+}
+
+// TestRepairThroughput measures how long re-replicating a dead
+// chunkserver's share takes. It runs only with CAIRN_REPAIR_MIB set to
+// the MiB of files to write (e.g. 256).
+func TestRepairThroughput(t *testing.T) {
+	mib, _ := strconv.Atoi(os.Getenv("CAIRN_REPAIR_MIB"))
+	if mib <= 0 {
+		t.Skip("set CAIRN_REPAIR_MIB to run")
+	}
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, Chunkservers: 4, GCGrace: time.Minute,
+		ReconcileEvery: time.Second, DownAfter: time.Second, Heartbeat: 200 * time.Millisecond})
+	files := map[string][]byte{}
+	for i := 0; i*4 < mib; i++ {
+		name := fmt.Sprintf("f%d", i)
+		files[name] = randomBytes(4 << 20)
+		writeAPI(t, c, name, files[name])
+	}
+	ids := fileBlocks(files)
+	var held int64
+	heldBlocks := 0
+	for _, id := range ids {
+		if fi, err := os.Stat(blockFile(c, 0, id)); err == nil {
+			held += fi.Size()
+			heldBlocks++
+		}
+	}
+	c.StopChunk(t, 0)
+	start := time.Now()
+	took := waitFor(t, 10*time.Minute, "every block has 3 copies on the survivors", func() bool {
+		for _, id := range ids {
+			if copiesOn(c, id, []int{1, 2, 3}) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	st := tasks(t, c)
+	t.Logf("repaired %.0f MiB (%d blocks) of %d MiB written in %v after the kill (1s of it waiting to mark the node down): %.1f MiB/s; scheduler: moved %d MiB in %v of copying",
+		float64(held)/(1<<20), heldBlocks, mib, took.Round(time.Millisecond), float64(held)/(1<<20)/time.Since(start).Seconds(),
+		st.BytesMoved>>20, time.Duration(st.MoveNanos).Round(time.Millisecond))
+	readAll(t, c, files)
 }
