@@ -36,6 +36,11 @@ var kindNames = [kindCount]string{"repair", "rebalance", "gc", "scrub"}
 // maxAttempts is how often a task runs before it counts as failed.
 const maxAttempts = 5
 
+// maxQueued bounds the copy and delete tasks waiting, which bounds the
+// scheduler's memory and work after a large failure; what does not fit
+// is queued by a later pass.
+const maxQueued = 20000
+
 type task struct {
 	kind   taskKind
 	node   cluster.Node // the chunkserver that executes it
@@ -108,6 +113,9 @@ func (sc *scheduler) poke() {
 func (sc *scheduler) add(t *task) bool {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	if len(sc.mu.queue) >= maxQueued && t.kind != kindScrub {
+		return false
+	}
 	ids := t.ids[:0:0]
 	for _, id := range t.ids {
 		k := nodeBlock{t.node.ID, id}

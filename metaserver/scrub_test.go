@@ -93,3 +93,35 @@ func TestScrubFindsRot(t *testing.T) {
 	waitFor(t, 10*time.Second, "status counts the corrupt copy", func() bool { return tasks(t, c).CorruptFound == 1 })
 	readAll(t, c, map[string][]byte{"g": data})
 }
+
+// TestRepairTaskRetries: a replacement whose sources are unavailable at
+// first is retried until it succeeds.
+func TestRepairTaskRetries(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, ReconcileEvery: time.Hour, ScrubEvery: time.Hour})
+	data := randomBytes(100000)
+	writeAPI(t, c, "f", data)
+	id := block.Sum(data)
+	flip(t, blockFile(c, 0, id))
+	for i := 1; i < 3; i++ {
+		if err := os.Rename(blockFile(c, i, id), blockFile(c, i, id)+".away"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := chunkRPC(t, c)
+	if err := rc.Call(context.Background(), c.Meta.Addr(), wire.MReportBad, &wire.BadReplicaReq{ID: id, Addr: c.Chunks[0].Addr()}, &wire.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond) // the first attempts find no source
+	for i := 1; i < 3; i++ {
+		if err := os.Rename(blockFile(c, i, id)+".away", blockFile(c, i, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the rotten copy is replaced on a retry", allCopies(c, []block.ID{id}, 3))
+	st := tasks(t, c)
+	for _, k := range st.Kinds {
+		if k.Kind == "repair" && (k.Done != 1 || k.Failed != 0) {
+			t.Fatalf("repair tasks: %+v, want 1 done after retries, 0 failed", k)
+		}
+	}
+}
