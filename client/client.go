@@ -37,7 +37,7 @@ type Config struct {
 	// KeepUploadsAfter: uploaded blocks older than this are touched on
 	// their chunkservers (re-uploaded if gone) before their commit, so
 	// that the garbage collector's grace period never runs out on them;
-	// 10s if zero. It must be well below the metaserver's --gc-grace.
+	// 10s if zero, and at most a quarter of the metaserver's grace period.
 	KeepUploadsAfter time.Duration
 }
 
@@ -102,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		c.rpc.Close()
 		return nil, fmt.Errorf("cannot reach metaserver %s: %w", cfg.Meta, err)
 	}
+	c.adaptToSettings(ctx)
 	c.wg.Add(1)
 	go c.mapLoop()
 	return c, nil

@@ -60,3 +60,16 @@ func (c *Client) keepUploads(ctx context.Context, batch []*pendingBlock) error {
 	}
 	return nil
 }
+
+// adaptToSettings keeps uploads alive well within the metaserver's grace
+// period, however short it was set.
+func (c *Client) adaptToSettings(ctx context.Context) {
+	var st wire.SettingsResp
+	if err := c.rpc.Call(ctx, c.cfg.Meta, wire.MSettings, &wire.Empty{}, &st); err != nil {
+		c.cfg.Log.Warn("metaserver settings", "meta", c.cfg.Meta, "err", err)
+		return
+	}
+	if quarter := time.Duration(st.GCGrace) / 4; quarter > 0 && quarter < c.cfg.KeepUploadsAfter {
+		c.cfg.KeepUploadsAfter = quarter
+	}
+}

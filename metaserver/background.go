@@ -52,6 +52,9 @@ func (s *Server) taskMux(m rpc.Mux) {
 	rpc.On(m, wire.MFsck, func(ctx context.Context, _ *wire.Empty) (wire.Message, error) {
 		return s.fsck(ctx)
 	})
+	rpc.On(m, wire.MSettings, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
+		return &wire.SettingsResp{GCGrace: int64(s.cfg.GCGrace)}, nil
+	})
 	rpc.On(m, wire.MTasks, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
 		return s.sched.stats(), nil
 	})

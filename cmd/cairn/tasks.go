@@ -113,16 +113,16 @@ type bgFlags struct {
 
 func backgroundFlags(fl *flag.FlagSet) bgFlags {
 	return bgFlags{
-		grace:     fl.Duration("gc-grace", 5*time.Minute, "how long an unreferenced block is kept before it is deleted; must exceed the longest time between a block's upload and its file's close or fsync"),
+		grace:     fl.Duration("gc-grace", 5*time.Minute, "how long an unreferenced block is kept before it is deleted (writers keep their uploads alive every quarter of it)"),
 		reconcile: fl.Duration("reconcile-every", 5*time.Minute, "interval between passes that check every block's copies (repair, rebalance, gc of uncommitted uploads); a chunkserver going down, returning, joining or draining starts one at once"),
 		scrub:     fl.Duration("scrub-every", 24*time.Hour, "interval between scrub rounds that re-hash every stored block"),
 		metrics:   fl.String("metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100)"),
 	}
 }
 
-// minGrace leaves room for a client's upload keep-alive (10s, see
-// client.Config.KeepUploadsAfter) and its commit.
-const minGrace = 30 * time.Second
+// minGrace: clients touch their uploads every quarter of the grace
+// period, which must leave room for a commit.
+const minGrace = time.Second
 
 func (b bgFlags) apply(cfg *metaserver.Config) error {
 	if *b.grace < minGrace {

@@ -98,7 +98,7 @@ func (c *Cluster) start(t testing.TB) error {
 		c.Chunks = append(c.Chunks, cs)
 	}
 	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second,
-		KeepUploadsAfter: c.keepUploadsAfter()})
+		KeepUploadsAfter: c.opts.KeepUploadsAfter})
 	if err != nil {
 		return err
 	}
@@ -161,13 +161,4 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(p))
 	return len(p), nil
-}
-
-// keepUploadsAfter keeps the client's upload keep-alive well inside a
-// short test grace period, as it is inside the default one.
-func (c *Cluster) keepUploadsAfter() time.Duration {
-	if c.opts.KeepUploadsAfter == 0 && c.opts.GCGrace > 0 {
-		return c.opts.GCGrace / 4
-	}
-	return c.opts.KeepUploadsAfter
 }

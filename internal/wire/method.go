@@ -29,6 +29,7 @@ const (
 	MTasks     // Empty → TasksResp: background work, for status
 	MFsck      // Empty → FsckResp: check the namespace and every block's copies
 	MOnce      // OnceReq → the wrapped method's response, executed at most once per ID
+	MSettings  // Empty → SettingsResp
 
 	// Chunkserver methods.
 	CPut // PutReq → Empty

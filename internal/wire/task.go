@@ -245,3 +245,11 @@ type TouchResp struct{ Missing []block.ID }
 
 func (m *TouchResp) Append(b []byte) []byte { return appendIDs(b, m.Missing) }
 func (m *TouchResp) Decode(r *Reader)       { m.Missing = readIDs(r) }
+
+// SettingsResp tells clients the metaserver settings they adapt to.
+type SettingsResp struct {
+	GCGrace int64 // nanoseconds an unreferenced block is kept
+}
+
+func (m *SettingsResp) Append(b []byte) []byte { return AppendI64(b, m.GCGrace) }
+func (m *SettingsResp) Decode(r *Reader)       { m.GCGrace = r.I64() }

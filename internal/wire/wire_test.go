@@ -62,6 +62,7 @@ func allMessages() []Message {
 		&TouchResp{},
 		&FsckResp{},
 		&OnceReq{},
+		&SettingsResp{},
 	}
 }
 
@@ -266,6 +267,7 @@ func examples() []Message {
 		&TouchReq{IDs: []block.ID{id}},
 		&TouchResp{Missing: []block.ID{id, {}}},
 		&OnceReq{ID: [16]byte{1, 2, 3}, Method: MMake, Body: []byte{9, 8, 7}},
+		&SettingsResp{GCGrace: 300e9},
 		&FsckResp{Inodes: 1, Dirs: 2, Files: 3, Extents: 4, Blocks: 5, Copies: 6, ProblemCount: 7, NoteCount: 8,
 			Problems: []string{"block x lost"}, Notes: []string{"block y awaits gc", ""}},
 		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
