@@ -30,6 +30,7 @@ type Config struct {
 	CA        *pki.CA       // cluster CA; required
 	Weight    uint64        // placement weight; the disk's size if zero
 	Heartbeat time.Duration // heartbeat interval; 1s if zero
+	ScrubRate int64         // bytes per second the scrub reads at most; 16 MiB/s if zero
 	Log       *slog.Logger  // slog.Default() if nil
 }
 
@@ -42,6 +43,7 @@ type Server struct {
 	client *rpc.Client
 	stop   chan struct{}
 	wg     sync.WaitGroup
+	stats  stats
 }
 
 // Start opens the block store in cfg.Dir, starts serving, and registers
@@ -59,6 +61,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.ScrubRate <= 0 {
+		cfg.ScrubRate = 16 << 20
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("chunkserver data directory: %w", err)
 	}
@@ -71,6 +76,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	st, err := openDiskStore(cfg.Dir)
 	if err != nil {
+		return nil, fmt.Errorf("chunkserver block store: %w", err)
+	}
+	if err := st.recoverDeletes(); err != nil {
 		return nil, fmt.Errorf("chunkserver block store: %w", err)
 	}
 	tlsConf, err := cfg.CA.TLSConfig()
@@ -170,5 +178,6 @@ func (s *Server) mux() rpc.Mux {
 	rpc.On(m, wire.CHas, func(_ context.Context, r *wire.BlockReq) (wire.Message, error) {
 		return &wire.HasResp{Has: s.store.has(r.ID)}, nil
 	})
+	s.taskMux(m)
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/cairn-fs/cairn/internal/block"
 	"github.com/cairn-fs/cairn/internal/wire"
@@ -50,7 +51,11 @@ func (s *diskStore) put(id block.ID, data []byte) error {
 	// data hashes to id (checked by the caller), so a stored copy equal to
 	// it is good; an absent or rotten copy is (re)written whole.
 	if existing, err := os.ReadFile(s.path(id)); err == nil && bytes.Equal(existing, data) {
-		return nil
+		// A re-put counts as a fresh write: the garbage collector keeps a
+		// block for a grace period after its last put (see remove).
+		if os.Chtimes(s.path(id), time.Time{}, time.Now()) == nil {
+			return nil
+		}
 	}
 	final := s.path(id)
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {

@@ -17,7 +17,7 @@ import (
 // returns only when R of them have it on disk.
 func (c *Client) putBlock(ctx context.Context, id block.ID, data []byte) error {
 	m, r := c.clusterMap()
-	ranked := placement.Replicas(id, &m)
+	ranked := c.suspects.order(placement.Replicas(id, &m))
 	need := min(r, len(m.Nodes))
 	if need == 0 {
 		return wire.Errorf(wire.CodeUnavailable, "no chunkservers in the cluster map")
@@ -38,6 +38,7 @@ func (c *Client) putBlock(ctx context.Context, id block.ID, data []byte) error {
 	try = func(n cluster.Node) {
 		defer wg.Done()
 		err := c.rpc.Call(ctx, n.Addr, wire.CPut, req, &wire.Empty{})
+		c.suspects.note(n.Addr, err)
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
@@ -80,7 +81,7 @@ func (c *Client) getBlock(ctx context.Context, id block.ID) ([]byte, error) {
 		}
 		m, _ := c.clusterMap()
 		// Up nodes in rank order first, then the down ones as a last resort.
-		candidates := placement.Replicas(id, &m)
+		candidates := c.suspects.order(placement.Replicas(id, &m))
 		for _, n := range placement.Rank(id, m.Nodes) {
 			if n.State != cluster.Up {
 				candidates = append(candidates, n)
@@ -93,7 +94,9 @@ func (c *Client) getBlock(ctx context.Context, id block.ID) ([]byte, error) {
 			if err == nil && !id.Verify(resp.Data) {
 				err = wire.Errorf(wire.CodeCorrupt, "replica fails its hash")
 			}
+			c.suspects.note(n.Addr, err)
 			if err != nil {
+				c.reportBad(id, n.Addr, err)
 				if !errors.Is(err, wire.ErrNotFound) {
 					c.cfg.Log.Warn("bad block replica", "block", id.String(), "chunkserver", n.Addr, "err", err)
 				}

@@ -33,6 +33,12 @@ type Config struct {
 	Readahead   int           // blocks prefetched ahead of a sequential reader; 4 if zero
 	Timeout     time.Duration // how long to retry an unreachable metaserver; 60s if zero
 	Log         *slog.Logger  // slog.Default() if nil
+
+	// KeepUploadsAfter: uploaded blocks older than this are touched on
+	// their chunkservers (re-uploaded if gone) before their commit, so
+	// that the garbage collector's grace period never runs out on them;
+	// 10s if zero, and at most a quarter of the metaserver's grace period.
+	KeepUploadsAfter time.Duration
 }
 
 // Client talks to one cluster.
@@ -45,6 +51,8 @@ type Client struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	session uint64 // this client's session in the metaserver (session.go)
+
+	suspects suspects // chunkservers that recently failed to connect
 
 	mu struct {
 		sync.Mutex
@@ -77,6 +85,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.KeepUploadsAfter <= 0 {
+		cfg.KeepUploadsAfter = 10 * time.Second
+	}
 	tlsConf, err := cfg.CA.TLSConfig()
 	if err != nil {
 		return nil, err
@@ -97,6 +108,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		c.rpc.Close()
 		return nil, fmt.Errorf("cannot reach metaserver %s: %w", cfg.Meta, err)
 	}
+	c.adaptToSettings(ctx)
 	c.wg.Add(2)
 	go c.mapLoop()
 	go c.sessionLoop()
@@ -115,6 +127,7 @@ func (c *Client) Close() {
 // meta calls the metaserver, retrying while it is unreachable for up to
 // cfg.Timeout (a metaserver restart), then failing with ErrUnavailable.
 func (c *Client) meta(ctx context.Context, m wire.Method, req, resp wire.Message) error {
+	m, req = onceWrap(m, req) // so that a retry is answered, not executed again
 	deadline := time.Now().Add(c.cfg.Timeout)
 	wait := 50 * time.Millisecond
 	for {

@@ -57,6 +57,7 @@ type pendingBlock struct {
 	id   block.ID
 	done chan struct{} // closed when the upload finished; err says how
 	err  error
+	at   time.Time // when the upload finished (see keepUploads)
 }
 
 func (p *pendingBlock) end() uint64 { return p.off + uint64(len(p.data)) }
@@ -186,6 +187,7 @@ func (f *File) sealLocked() {
 		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
 		defer cancel()
 		p.err = f.c.putBlock(ctx, p.id, p.data)
+		p.at = time.Now()
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
 		}
@@ -217,6 +219,9 @@ func (f *File) Flush(ctx context.Context) error {
 		extents = append(extents, wire.Extent{Off: p.off, Len: uint32(len(p.data)), Block: p.id, BlockLen: uint32(len(p.data))})
 	}
 	var resp wire.AttrResp
+	if firstErr == nil {
+		firstErr = f.c.keepUploads(ctx, batch)
+	}
 	if firstErr == nil {
 		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: extents, Mtime: mtime}, &resp)
 	}

@@ -69,7 +69,10 @@ func (ms *members) heartbeat(node cluster.Node) error {
 		if old.ID != node.ID {
 			continue
 		}
-		changed := old.Addr != node.Addr || old.Weight != node.Weight || old.State != cluster.Up
+		if old.State == cluster.Draining {
+			node.State = cluster.Draining // until it leaves
+		}
+		changed := old.Addr != node.Addr || old.Weight != node.Weight || old.State != node.State
 		ms.mu.m.Nodes[i] = node
 		if changed {
 			return ms.persistLocked(node)
@@ -97,7 +100,8 @@ func (ms *members) markDown(now time.Time) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	for i, n := range ms.mu.m.Nodes {
-		if n.State == cluster.Up && now.Sub(ms.mu.lastSeen[n.ID]) > ms.downAfter {
+		// A draining node that went silent (stopped once drained) is down too.
+		if n.State != cluster.Down && now.Sub(ms.mu.lastSeen[n.ID]) > ms.downAfter {
 			ms.mu.m.Nodes[i].State = cluster.Down
 			ms.store.log.Warn("chunkserver down", "id", n.ID, "addr", n.Addr, "silent", now.Sub(ms.mu.lastSeen[n.ID]).Round(time.Second))
 			if err := ms.persistLocked(ms.mu.m.Nodes[i]); err != nil {
@@ -105,4 +109,35 @@ func (ms *members) markDown(now time.Time) {
 			}
 		}
 	}
+}
+
+// drain marks the node with this ID or address as draining: it takes no
+// new blocks, and the scheduler moves its blocks to the others.
+func (ms *members) drain(idOrAddr string) (cluster.Node, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for i, n := range ms.mu.m.Nodes {
+		if n.ID != idOrAddr && n.Addr != idOrAddr {
+			continue
+		}
+		if n.State == cluster.Draining {
+			return n, nil
+		}
+		ms.mu.m.Nodes[i].State = cluster.Draining
+		ms.store.log.Info("chunkserver draining", "id", n.ID, "addr", n.Addr)
+		return ms.mu.m.Nodes[i], ms.persistLocked(ms.mu.m.Nodes[i])
+	}
+	return cluster.Node{}, wire.Errorf(wire.CodeNotFound, "no chunkserver %q in the cluster map", idOrAddr)
+}
+
+// isLive reports whether the node with this ID is in the map and not down.
+func (ms *members) isLive(id string) bool {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for _, n := range ms.mu.m.Nodes {
+		if n.ID == id {
+			return n.State != cluster.Down
+		}
+	}
+	return false
 }

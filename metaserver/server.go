@@ -32,6 +32,13 @@ type Config struct {
 	// before its locks and orphans are dropped; 30s if zero.
 	SessionTTL time.Duration
 	Log        *slog.Logger // slog.Default() if nil
+
+	// Background work (scheduler.go).
+	GCGrace        time.Duration // unreferenced blocks are kept this long; 5m if zero
+	ReconcileEvery time.Duration // interval between reconcile passes; 5m if zero (a membership change starts one at once)
+	ScrubEvery     time.Duration // interval between scrub rounds on each chunkserver; 24h if zero
+	ScrubBytes     uint64        // bytes one scrub task re-hashes; 256 MiB if zero
+	TasksPerNode   int           // tasks running at once on one chunkserver; 4 if zero
 }
 
 // Server is a running metaserver.
@@ -45,6 +52,10 @@ type Server struct {
 	rpc      *rpc.Server
 	stop     chan struct{}
 	wg       sync.WaitGroup
+
+	sched  *scheduler
+	chunks *rpc.Client   // to chunkservers, for background tasks
+	kick   chan struct{} // asks for a reconcile pass now
 }
 
 // Start opens the namespace in cfg.Dir and starts serving.
@@ -67,6 +78,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.setTaskDefaults()
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("metaserver data directory: %w", err)
 	}
@@ -99,6 +111,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.watchMembers()
+	s.startBackground(tlsConf)
 	return s, nil
 }
 
@@ -109,6 +122,7 @@ func (s *Server) Addr() string { return s.rpc.Addr() }
 func (s *Server) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	s.chunks.Close()
 	s.rpc.Close()
 	return s.store.close()
 }
@@ -238,6 +252,7 @@ func (s *Server) mux() rpc.Mux {
 		}
 		return &wire.MapResp{Map: s.members.snapshot(), Replicas: uint32(s.cfg.Replicas)}, nil
 	})
+	s.taskMux(m)
 	return m
 }
 

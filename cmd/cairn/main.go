@@ -26,6 +26,8 @@ var commands = []command{
 	{"chunk", "", "run a chunkserver", chunkCmd},
 	{"mount", "MOUNTPOINT", "mount a running cluster", mountCmd},
 	{"status", "", "show a running cluster's map and capacity", statusCmd},
+	{"fsck", "", "check the namespace and that every block has its copies", fsckCmd},
+	{"drain", "CHUNKSERVER", "move every block off a chunkserver (ID or address) so it can leave", drainCmd},
 }
 
 func usage(w io.Writer) {

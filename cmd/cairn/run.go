@@ -36,6 +36,7 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 	chunks := fl.Int("chunkservers", 3, "number of chunkservers to run")
 	metaAddr := fl.String("meta-addr", defaultMetaAddr, "UDP address the metaserver listens on (port 0 picks a free one)")
 	debug := fl.Bool("debug", false, "log every FUSE request")
+	bg := backgroundFlags(fl)
 	return func(args []string) error {
 		if err := wantArgs(args, "DATA_DIR", "MOUNTPOINT"); err != nil {
 			return err
@@ -63,13 +64,22 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 
 		var closers closeStack
 		defer closers.closeAll(log)
-		meta, err := metaserver.Start(metaserver.Config{
+		metaCfg := metaserver.Config{
 			Dir: filepath.Join(dataDir, "meta"), Addr: *metaAddr, CA: ca, Replicas: *replicas, Log: log,
-		})
+		}
+		if err := bg.apply(&metaCfg); err != nil {
+			return err
+		}
+		meta, err := metaserver.Start(metaCfg)
 		if err != nil {
 			return err
 		}
 		closers.push("metaserver", meta.Close)
+		stopMetrics, err := serveMetrics(*bg.metrics, meta.Metrics(), log)
+		if err != nil {
+			return err
+		}
+		closers.push("metrics", stopMetrics)
 		for i := 1; i <= *chunks; i++ {
 			cs, err := chunkserver.Start(ctx, chunkserver.Config{
 				Dir: filepath.Join(dataDir, fmt.Sprintf("chunk%d", i)), Meta: meta.Addr(), CA: ca, Log: log,
@@ -118,6 +128,7 @@ func metaCmd(fl *flag.FlagSet) func([]string) error {
 	listen := fl.String("listen", defaultMetaAddr, "UDP address to listen on")
 	replicas := fl.Int("replicas", 3, "copies of each block")
 	downAfter := fl.Duration("down-after", 15*time.Second, "silence after which a chunkserver is marked down")
+	bg := backgroundFlags(fl)
 	return func(args []string) error {
 		if err := wantArgs(args); err != nil {
 			return err
@@ -134,10 +145,20 @@ func metaCmd(fl *flag.FlagSet) func([]string) error {
 		if err != nil {
 			return err
 		}
-		s, err := metaserver.Start(metaserver.Config{Dir: *dataDir, Addr: *listen, CA: ca, Replicas: *replicas, DownAfter: *downAfter, Log: log})
+		cfg := metaserver.Config{Dir: *dataDir, Addr: *listen, CA: ca, Replicas: *replicas, DownAfter: *downAfter, Log: log}
+		if err := bg.apply(&cfg); err != nil {
+			return err
+		}
+		s, err := metaserver.Start(cfg)
 		if err != nil {
 			return err
 		}
+		stopMetrics, err := serveMetrics(*bg.metrics, s.Metrics(), log)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		defer stopMetrics()
 		fmt.Fprintf(os.Stderr, "cairn: metaserver listening on %s (cluster %s)\ncairn: give every chunkserver and mount the CA file %s (--ca)\n", s.Addr(), ca.ClusterID(), caPath)
 		waitSignal()
 		return s.Close()
@@ -151,6 +172,8 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
 	caPath := fl.String("ca", "", "cluster CA file made by the metaserver (required)")
 	weight := fl.Uint64("weight", 0, "placement weight (default: the disk's size)")
+	metrics := fl.String("metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9101)")
+	scrubRate := fl.Int64("scrub-rate", 16<<20, "bytes per second the scrub re-hashes at most")
 	return func(args []string) error {
 		if err := wantArgs(args); err != nil {
 			return err
@@ -167,10 +190,17 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 		defer stop()
 		s, err := chunkserver.Start(ctx, chunkserver.Config{
 			Dir: *dataDir, Addr: *listen, Advertise: *advertise, Meta: *meta, CA: ca, Weight: *weight, Log: log,
+			ScrubRate: *scrubRate,
 		})
 		if err != nil {
 			return err
 		}
+		stopMetrics, err := serveMetrics(*metrics, s.Metrics(), log)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		defer stopMetrics()
 		fmt.Fprintf(os.Stderr, "cairn: chunkserver %s listening on %s, registered with %s\n", s.ID(), s.Addr(), *meta)
 		<-ctx.Done()
 		return s.Close()
@@ -240,11 +270,25 @@ func statusCmd(fl *flag.FlagSet) func([]string) error {
 		fmt.Printf("cluster %s  metaserver %s  epoch %d  replicas %d\n", ca.ClusterID(), *meta, m.Map.Epoch, m.Replicas)
 		fmt.Printf("capacity %s usable, %s free, %d inodes\n\n", bytesIEC(st.Total), bytesIEC(st.Free), st.Inodes)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CHUNKSERVER\tADDRESS\tSTATE\tUSED\tTOTAL\tWEIGHT")
-		for _, n := range m.Map.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", n.ID, n.Addr, n.State, bytesIEC(n.Used), bytesIEC(n.Total), n.Weight)
+		var tasks wire.TasksResp
+		if err := rc.Call(ctx, *meta, wire.MTasks, &wire.Empty{}, &tasks); err != nil {
+			return fmt.Errorf("metaserver %s: %w", *meta, err)
 		}
-		return tw.Flush()
+		perNode := map[string]wire.NodeTasks{}
+		for _, n := range tasks.Nodes {
+			perNode[n.ID] = n
+		}
+		fmt.Fprintln(tw, "CHUNKSERVER\tADDRESS\tSTATE\tUSED\tTOTAL\tWEIGHT\tBLOCKS\tTASKS\tSCRUBBED")
+		for _, n := range m.Map.Nodes {
+			nt := perNode[n.ID]
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, n.Addr, n.State, bytesIEC(n.Used), bytesIEC(n.Total), n.Weight,
+				nt.Blocks, nt.Running, bytesIEC(nt.Scrubbed))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		printTasks(os.Stdout, &tasks)
+		return nil
 	}
 }
 

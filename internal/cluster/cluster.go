@@ -11,6 +11,10 @@ const (
 	Up State = iota
 	// Down: the node missed heartbeats; reads skip it, writes go elsewhere.
 	Down
+	// Draining: an operator asked the node to leave; it takes no new
+	// blocks and the rebalancer moves its blocks to the others. Reads
+	// still try it last.
+	Draining
 )
 
 func (s State) String() string {
@@ -19,6 +23,8 @@ func (s State) String() string {
 		return "up"
 	case Down:
 		return "down"
+	case Draining:
+		return "draining"
 	}
 	return "unknown"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -91,7 +92,7 @@ func (c *Client) Call(ctx context.Context, addr string, m wire.Method, req, resp
 			return decodeResponse(out, resp)
 		}
 		lastErr = err
-		if conn.Context().Err() == nil || ctx.Err() != nil {
+		if conn.Context().Err() == nil || ctx.Err() != nil || peerSilent(conn) {
 			break
 		}
 		// The connection died (a server restart, an idle timeout): redial once.
@@ -141,4 +142,12 @@ func decodeResponse(f respFrame, resp wire.Message) error {
 		return &em.Err
 	}
 	return wire.Unmarshal(f.body, resp)
+}
+
+// peerSilent reports whether conn died because the peer stopped answering
+// (killed, or its host is gone): redialing it would only wait out the
+// handshake timeout too.
+func peerSilent(conn *quic.Conn) bool {
+	var idle *quic.IdleTimeoutError
+	return errors.As(context.Cause(conn.Context()), &idle)
 }

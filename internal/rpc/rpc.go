@@ -23,8 +23,8 @@ import (
 func quicConfig() *quic.Config {
 	return &quic.Config{
 		HandshakeIdleTimeout:           5 * time.Second,
-		MaxIdleTimeout:                 30 * time.Second,
-		KeepAlivePeriod:                10 * time.Second,
+		MaxIdleTimeout:                 5 * time.Second, // a peer killed with -9 fails its calls within this
+		KeepAlivePeriod:                time.Second,
 		MaxIncomingStreams:             4096,
 		InitialStreamReceiveWindow:     1 << 20,
 		MaxStreamReceiveWindow:         16 << 20,

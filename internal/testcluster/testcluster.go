@@ -28,6 +28,16 @@ type Options struct {
 	NoMount      bool          // start the client but do not mount
 	Dir          string        // data directory; a fresh temporary one if empty (pass an old one to restart)
 	SessionTTL   time.Duration // metaserver client session lease; the metaserver's default if zero
+
+	// Background work and failure detection; the metaserver's defaults if zero.
+	GCGrace        time.Duration
+	ReconcileEvery time.Duration
+	ScrubEvery     time.Duration
+	DownAfter      time.Duration
+	Heartbeat      time.Duration // chunkservers' heartbeat interval
+	Weights        []uint64      // placement weight of chunkserver i; its disk's size if absent or zero
+
+	KeepUploadsAfter time.Duration // the client's; its default if zero
 }
 
 // Cluster is a running in-process cluster.
@@ -43,6 +53,8 @@ type Cluster struct {
 	opts    Options
 	stopped bool
 	extra   []*extraMount
+	log     *slog.Logger
+	closed  map[int]bool // chunkservers stopped by StopChunk
 }
 
 type extraMount struct {
@@ -80,21 +92,22 @@ func (c *Cluster) start(t testing.TB) error {
 	c.Meta, err = metaserver.Start(metaserver.Config{
 		Dir: filepath.Join(c.Dir, "meta"), CA: ca, Replicas: c.opts.Replicas, Log: log,
 		SessionTTL: c.opts.SessionTTL,
+		GCGrace:    c.opts.GCGrace, ReconcileEvery: c.opts.ReconcileEvery, ScrubEvery: c.opts.ScrubEvery, DownAfter: c.opts.DownAfter,
 	})
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
+	c.log = log
 	for i := range c.opts.Chunkservers {
-		cs, err := chunkserver.Start(ctx, chunkserver.Config{
-			Dir: filepath.Join(c.Dir, fmt.Sprintf("chunk%d", i+1)), Meta: c.Meta.Addr(), CA: ca, Log: log,
-		})
+		cs, err := c.startChunk(ctx, i)
 		if err != nil {
 			return err
 		}
 		c.Chunks = append(c.Chunks, cs)
 	}
-	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second})
+	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second,
+		KeepUploadsAfter: c.opts.KeepUploadsAfter})
 	if err != nil {
 		return err
 	}
@@ -131,8 +144,10 @@ func (c *Cluster) Stop() {
 	if c.Client != nil {
 		c.Client.Close()
 	}
-	for _, cs := range c.Chunks {
-		cs.Close()
+	for i, cs := range c.Chunks {
+		if !c.closed[i] {
+			cs.Close()
+		}
 	}
 	if c.Meta != nil {
 		c.Meta.Close()

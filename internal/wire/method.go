@@ -35,11 +35,24 @@ const (
 	MSetXattr    // SetXattrReq → AttrResp
 	MRemoveXattr // XattrReq → AttrResp
 	MACLCount    // Empty → CountResp: how many POSIX ACLs the namespace holds
+	MReportBad   // BadReplicaReq → Empty: a replica failed verification
+	MDrain       // DrainReq → Empty: move every block off a chunkserver
+	MTasks       // Empty → TasksResp: background work, for status
+	MFsck        // Empty → FsckResp: check the namespace and every block's copies
+	MOnce        // OnceReq → the wrapped method's response, executed at most once per ID
+	MSettings    // Empty → SettingsResp
 
 	// Chunkserver methods.
 	CPut // PutReq → Empty
 	CGet // BlockReq → GetResp
 	CHas // BlockReq → HasResp
+
+	// Chunkserver methods for background work, called by the metaserver.
+	CList   // ListReq → ListResp
+	CDelete // DeleteReq → DeleteResp
+	CFetch  // FetchReq → FetchResp
+	CScrub  // ScrubReq → ScrubResp
+	CTouch  // TouchReq → TouchResp: called by writers
 
 	methodEnd
 )

@@ -57,6 +57,22 @@ func allMessages() []Message {
 		&LockResp{},
 		&CountResp{},
 		&FallocateReq{},
+		&ListReq{},
+		&ListResp{},
+		&DeleteReq{},
+		&DeleteResp{},
+		&FetchReq{},
+		&FetchResp{},
+		&ScrubReq{},
+		&ScrubResp{},
+		&BadReplicaReq{},
+		&DrainReq{},
+		&TasksResp{},
+		&TouchReq{},
+		&TouchResp{},
+		&FsckResp{},
+		&OnceReq{},
+		&SettingsResp{},
 	}
 }
 
@@ -258,6 +274,26 @@ func examples() []Message {
 		&XattrResp{Value: []byte{0, 1, 2}},
 		&XattrListResp{Names: []string{"trusted.x", "user.a", ""}},
 		&CountResp{Count: 1 << 40},
+		&ListReq{After: id, Limit: 100},
+		&ListResp{Blocks: []StoredBlock{{ID: id, Size: 4096, Age: 1e9}}, More: true},
+		&DeleteReq{IDs: []block.ID{id, {}}, MinAge: 3e9},
+		&DeleteResp{Deleted: 2, Freed: 8192},
+		&FetchReq{ID: id, From: []string{"127.0.0.1:1", "127.0.0.1:2"}},
+		&FetchResp{Moved: 4096},
+		&ScrubReq{After: id, MaxBytes: 1 << 28},
+		&ScrubResp{Bad: []block.ID{id}, Next: id, Done: true, Checked: 10, Bytes: 40960},
+		&BadReplicaReq{ID: id, Addr: "127.0.0.1:3"},
+		&DrainReq{Node: "n1"},
+		&TouchReq{IDs: []block.ID{id}},
+		&TouchResp{Missing: []block.ID{id, {}}},
+		&OnceReq{ID: [16]byte{1, 2, 3}, Method: MMake, Body: []byte{9, 8, 7}},
+		&SettingsResp{GCGrace: 300e9},
+		&FsckResp{Inodes: 1, Dirs: 2, Files: 3, Extents: 4, Blocks: 5, Copies: 6, ProblemCount: 7, NoteCount: 8,
+			Problems: []string{"block x lost"}, Notes: []string{"block y awaits gc", ""}},
+		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
+			MoveNanos: 7, LastPass: 8, PassNanos: 9,
+			Kinds: []TaskCount{{Kind: "repair", Queued: 1, Running: 2, Done: 3, Failed: 4}},
+			Nodes: []NodeTasks{{ID: "n1", Blocks: 5, Running: 1, Scrubbed: 100}}},
 	}
 }
 
@@ -447,6 +483,13 @@ func hostile() map[string][]byte {
 		"RenameReq.Open":       cat(u64, u32, u64, u32, u32, huge),
 		"ErrorMessage.Msg":     cat([]byte{0, 4}, huge),
 		"HeartbeatReq.Node.ID": cat(huge),
+		"ListResp.Blocks":      cat(huge, make([]byte, 40)),
+		"DeleteReq.IDs":        cat(huge, make([]byte, 40)),
+		"FetchReq.From":        cat(id, huge),
+		"ScrubResp.Bad":        cat(big, make([]byte, 40)),
+		"TasksResp.Kinds":      cat(make([]byte, 80), huge),
+		"FsckResp.Problems":    cat(make([]byte, 64), huge),
+		"OnceReq.Body":         cat(make([]byte, 18), huge),
 	}
 }
 

@@ -1,0 +1,70 @@
+package metaserver_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/block"
+	"github.com/cairn-fs/cairn/internal/testcluster"
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+func fsck(t *testing.T, c *testcluster.Cluster) *wire.FsckResp {
+	t.Helper()
+	var r wire.FsckResp
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := chunkRPC(t, c).Call(ctx, c.Meta.Addr(), wire.MFsck, &wire.Empty{}, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// TestFsck: a namespace built with every kind of operation checks clean;
+// then blocks lost on every chunkserver, or on one, are reported.
+func TestFsck(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{ReconcileEvery: time.Hour})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(c.Path("d/e/f"), 0o755))
+	a := randomBytes(block.MaxSize + 100)
+	writeFile(t, c.Path("d/a"), a)
+	writeFile(t, c.Path("d/e/shared"), a) // dedup
+	must(os.Link(c.Path("d/a"), c.Path("d/e/f/hard")))
+	must(os.Symlink("../a", c.Path("d/e/sym")))
+	b := randomBytes(300000)
+	writeFile(t, c.Path("b"), b)
+	must(os.Truncate(c.Path("b"), 1000))
+	must(os.Rename(c.Path("d/e/f"), c.Path("g")))
+	open, err := os.Open(c.Path("d/a"))
+	must(err)
+	defer open.Close()
+	must(os.Remove(c.Path("d/e/shared")))
+	writeFile(t, c.Path("gone"), randomBytes(5000))
+	must(os.Remove(c.Path("gone")))
+
+	r := fsck(t, c)
+	t.Logf("fsck: %d inodes, %d dirs, %d files, %d extents, %d blocks, %d copies; problems %v; notes %v",
+		r.Inodes, r.Dirs, r.Files, r.Extents, r.Blocks, r.Copies, r.Problems, r.Notes)
+	if r.ProblemCount != 0 || r.Dirs != 4 || r.Files != 2 || r.Blocks != 3 || r.Copies != 9 {
+		t.Fatalf("fsck of a clean namespace: %+v", r)
+	}
+
+	lost, short := blockIDs(a)[1], block.Sum(b)
+	for i := range c.Chunks {
+		must(os.Remove(blockFile(c, i, lost)))
+	}
+	must(os.Remove(blockFile(c, holder(t, c, short), short)))
+	r = fsck(t, c)
+	got := strings.Join(r.Problems, "\n")
+	if r.ProblemCount != 2 || !strings.Contains(got, lost.Short()+" has no copy") || !strings.Contains(got, short.Short()+" has 2 of 3 copies") {
+		t.Fatalf("fsck after losing blocks: %d problems:\n%s", r.ProblemCount, got)
+	}
+}

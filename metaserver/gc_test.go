@@ -1,0 +1,178 @@
+package metaserver_test
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/block"
+	"github.com/cairn-fs/cairn/internal/testcluster"
+	"github.com/cairn-fs/cairn/internal/wire"
+	"github.com/cairn-fs/cairn/metaserver"
+)
+
+const grace = time.Second
+
+// TestGCReclaimsSpace deletes, overwrites and unlinks-while-open files and
+// checks that their blocks leave the chunkservers' disks after the grace
+// period and not before, that blocks still shared by another file (dedup)
+// or held by an open file stay, and that df on the mount shows the space
+// come back.
+func TestGCReclaimsSpace(t *testing.T) {
+	dir := tmpfs(t, 768<<20)
+	c := testcluster.Start(t, testcluster.Options{Dir: dir, GCGrace: grace, ReconcileEvery: 200 * time.Millisecond})
+	const size = 2*block.MaxSize + 12345
+
+	shared := randomBytes(size) // in a and b: deduplicated
+	unique := randomBytes(size)
+	openData := randomBytes(size)
+	oldData, newData := randomBytes(size), randomBytes(size)
+	writeFile(t, c.Path("a"), shared)
+	writeFile(t, c.Path("b"), shared)
+	writeFile(t, c.Path("u"), unique)
+	writeFile(t, c.Path("open"), openData)
+	writeFile(t, c.Path("w"), oldData)
+	for name, data := range map[string][]byte{"a": shared, "u": unique, "open": openData, "w": oldData} {
+		wantCopies(t, c, "after writing "+name, blockIDs(data), 3)
+	}
+	time.Sleep(1500 * time.Millisecond) // heartbeats carry disk usage
+	freeBefore := dfFree(t, c.MountDir)
+
+	open, err := os.Open(c.Path("open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	for _, name := range []string{"a", "u", "open"} {
+		if err := os.Remove(c.Path(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed := time.Now()
+	writeFile(t, c.Path("w"), newData) // O_TRUNC, then new blocks
+
+	// Never earlier than the grace period.
+	time.Sleep(grace / 2)
+	wantCopies(t, c, "half the grace period after rm", blockIDs(unique), 3)
+	wantCopies(t, c, "half the grace period after overwrite", blockIDs(oldData), 3)
+
+	waitFor(t, 15*time.Second, "blocks of the removed file are collected", allCopies(c, blockIDs(unique), 0))
+	if took := time.Since(removed); took < grace {
+		t.Fatalf("blocks collected %v after rm, before the %v grace period", took, grace)
+	}
+	waitFor(t, 5*time.Second, "blocks of the overwritten file are collected", allCopies(c, blockIDs(oldData), 0))
+	wantCopies(t, c, "still shared with b", blockIDs(shared), 3)
+	wantCopies(t, c, "open after unlink", blockIDs(openData), 3)
+	wantCopies(t, c, "new content of w", blockIDs(newData), 3)
+	checkFile(t, c.Path("b"), shared)
+	checkFile(t, c.Path("w"), newData)
+
+	// The open, unlinked file keeps its blocks until its last close.
+	time.Sleep(2 * grace)
+	wantCopies(t, c, "open after unlink, later", blockIDs(openData), 3)
+	got := make([]byte, size)
+	if _, err := open.ReadAt(got, 0); err != nil || string(got) != string(openData) {
+		t.Fatalf("reading the open unlinked file: %v", err)
+	}
+	open.Close()
+	waitFor(t, 15*time.Second, "blocks of the closed unlinked file are collected", allCopies(c, blockIDs(openData), 0))
+
+	if err := os.Remove(c.Path("b")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "blocks no file shares any more are collected", allCopies(c, blockIDs(shared), 0))
+
+	// df shows it: 4 files of `size` bytes went (a/b shared one copy).
+	var freeAfter uint64
+	waitFor(t, 10*time.Second, "df shows the space back", func() bool {
+		freeAfter = dfFree(t, c.MountDir)
+		return freeAfter >= freeBefore+3*size
+	})
+	t.Logf("df free: %d MiB before, %d MiB after removing %d MiB of files", freeBefore>>20, freeAfter>>20, 4*size>>20)
+	if st := tasks(t, c); st.BytesReclaimed < 3*4*size {
+		t.Fatalf("status says %d bytes reclaimed, want at least %d", st.BytesReclaimed, 3*4*size)
+	}
+}
+
+// TestGCKeepsReuploadedBlock: a block whose count reached zero is uploaded
+// again by a new writer (deduplication) shortly before its grace period
+// ends and committed after it: the collector must not delete it.
+func TestGCKeepsReuploadedBlock(t *testing.T) {
+	const grace = 2 * time.Second
+	c := testcluster.Start(t, testcluster.Options{GCGrace: grace, ReconcileEvery: 200 * time.Millisecond})
+	data := randomBytes(block.MaxSize)
+	id := block.Sum(data)
+	writeFile(t, c.Path("first"), data)
+	if err := os.Remove(c.Path("first")); err != nil {
+		t.Fatal(err)
+	}
+	removed := time.Now()
+	time.Sleep(grace * 3 / 4)
+
+	ctx := context.Background()
+	attr, err := c.Client.Make(ctx, &wire.MakeReq{Parent: metaserver.RootIno, Name: "second", Mode: syscall.S_IFREG | 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Client.Open(attr.Ino)
+	f.Write(0, data) // a full block: uploaded now, committed at Flush
+	time.Sleep(time.Until(removed.Add(grace + grace/2)))
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * grace)
+	wantCopies(t, c, "re-uploaded and committed after the grace period", []block.ID{id}, 3)
+}
+
+// TestGCSweepsUncommittedUploads: blocks a client uploaded but never
+// committed (it crashed) are deleted once older than the grace period.
+func TestGCSweepsUncommittedUploads(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, GCGrace: grace, ReconcileEvery: 200 * time.Millisecond})
+	rc := chunkRPC(t, c)
+	data := randomBytes(100000)
+	id := block.Sum(data)
+	for _, cs := range c.Chunks {
+		if err := rc.Call(context.Background(), cs.Addr(), wire.CPut, &wire.PutReq{ID: id, Data: data}, &wire.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := time.Now()
+	took := waitFor(t, 10*time.Second, "the uncommitted block is swept", allCopies(c, []block.ID{id}, 0))
+	if time.Since(put) < grace {
+		t.Fatalf("swept after %v, within the grace period", took)
+	}
+}
+
+// TestGCSlowCommit: a writer whose blocks were uploaded long before its
+// close (longer than the grace period, so the collector swept them as
+// uploads nobody committed) touches them before committing and uploads
+// again the ones that are gone: nothing it commits is missing.
+func TestGCSlowCommit(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, GCGrace: grace, ReconcileEvery: 200 * time.Millisecond,
+		KeepUploadsAfter: 100 * time.Millisecond})
+	ctx := context.Background()
+	attr, err := c.Client.Make(ctx, &wire.MakeReq{Parent: metaserver.RootIno, Name: "slow", Mode: syscall.S_IFREG | 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(2 * block.MaxSize)
+	ids := blockIDs(data)
+	f := c.Client.Open(attr.Ino)
+	f.Write(0, data[:block.MaxSize]) // sealed and uploaded now
+	waitFor(t, 5*time.Second, "the first block is uploaded", allCopies(c, ids[:1], 3))
+	waitFor(t, 10*time.Second, "the uncommitted upload is swept after the grace period", allCopies(c, ids[:1], 0))
+	f.Write(block.MaxSize, data[block.MaxSize:])
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.Release(ctx)
+	wantCopies(t, c, "committed after a slow write", ids, 3)
+	time.Sleep(2 * grace)
+	wantCopies(t, c, "committed after a slow write, later", ids, 3)
+	readAll(t, c, map[string][]byte{"slow": data})
+}
