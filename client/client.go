@@ -31,6 +31,7 @@ type Config struct {
 	CacheBytes  int64         // block cache size; 256 MiB if zero
 	MaxInflight int           // blocks uploading at once; 8 if zero
 	Readahead   int           // blocks prefetched ahead of a sequential reader; 4 if zero
+	Replicas    int           // copies of each block this client writes; the cluster's setting if zero
 	Timeout     time.Duration // how long to retry an unreachable metaserver; 60s if zero
 	Log         *slog.Logger  // slog.Default() if nil
 }
@@ -133,6 +134,9 @@ func (c *Client) refreshMap(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.mu.cmap, c.mu.replicas = resp.Map, int(resp.Replicas)
+	if c.cfg.Replicas > 0 {
+		c.mu.replicas = c.cfg.Replicas
+	}
 	c.mu.Unlock()
 	return nil
 }

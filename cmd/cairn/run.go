@@ -181,6 +181,7 @@ func mountCmd(fl *flag.FlagSet) func([]string) error {
 	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
 	caPath := fl.String("ca", "", "cluster CA file made by the metaserver (required)")
 	cacheMB := fl.Int("cache-mb", 256, "block cache size in MiB")
+	replicas := fl.Int("replicas", 0, "copies of each block this mount writes (default: the cluster's setting)")
 	timeout := fl.Duration("timeout", 60*time.Second, "how long to retry an unreachable metaserver before failing a call")
 	debug := fl.Bool("debug", false, "log every FUSE request")
 	return func(args []string) error {
@@ -189,6 +190,9 @@ func mountCmd(fl *flag.FlagSet) func([]string) error {
 		}
 		if *caPath == "" {
 			return usageError{"--ca is required"}
+		}
+		if *replicas < 0 {
+			return usageError{"--replicas must be at least 1"}
 		}
 		if err := fs.CheckMountpoint(args[0]); err != nil {
 			return err
@@ -202,7 +206,7 @@ func mountCmd(fl *flag.FlagSet) func([]string) error {
 		defer stop()
 		var closers closeStack
 		defer closers.closeAll(log)
-		cfg := client.Config{Meta: *meta, CA: ca, CacheBytes: int64(*cacheMB) << 20, Timeout: *timeout, Log: log}
+		cfg := client.Config{Meta: *meta, CA: ca, CacheBytes: int64(*cacheMB) << 20, Replicas: *replicas, Timeout: *timeout, Log: log}
 		return serveMount(ctx, &closers, cfg, args[0], *debug, log, "cairn: cluster at "+*meta)
 	}
 }
