@@ -167,6 +167,13 @@ func (s *Server) mux() rpc.Mux {
 		}
 		return &wire.GetResp{Data: data}, err
 	})
+	rpc.On(m, wire.CGetRange, func(_ context.Context, r *wire.GetRangeReq) (wire.Message, error) {
+		data, err := s.store.getRange(r.ID, uint64(r.Off), uint64(r.Len))
+		if errors.Is(err, wire.ErrCorrupt) {
+			s.cfg.Log.Error("corrupt block", "block", r.ID.String(), "dir", s.cfg.Dir)
+		}
+		return &wire.GetResp{Data: data}, err
+	})
 	rpc.On(m, wire.CHas, func(_ context.Context, r *wire.BlockReq) (wire.Message, error) {
 		return &wire.HasResp{Has: s.store.has(r.ID)}, nil
 	})

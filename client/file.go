@@ -33,8 +33,17 @@ type File struct {
 		bufOff   uint64            // file offset of buf[0]
 		pending  []*pendingBlock   // sealed blocks, uploading or uploaded, not yet committed
 		lastRead int               // index of the extent the last read ended in, for readahead
+		readEnd  uint64            // where the last read ended, to tell sequential reads from random ones
 	}
 }
+
+// seqWindow is how far from where the last read ended a read still
+// counts as sequential (the kernel's parallel readahead reorders reads).
+const seqWindow = 2 << 20
+
+// smallBlock is the block size up to which a read fetches the whole block
+// rather than a slice of it.
+const smallBlock = 4 * block.SliceGroup
 
 // bigWrite is the write size from which a new block buffer is allocated
 // at full size at once; smaller files grow theirs as they are written.
@@ -278,6 +287,10 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 		open = slices.Clone(f.mu.buf)
 	}
 	openOff := f.mu.bufOff
+	// A read near where the last one ended is sequential: it fetches whole
+	// blocks and reads ahead. Others fetch only the groups they need.
+	sequential := off+seqWindow >= f.mu.readEnd && off <= f.mu.readEnd+seqWindow
+	f.mu.readEnd = end
 	f.mu.Unlock()
 
 	clear(buf)
@@ -286,6 +299,17 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	last := i
 	for ; i < len(exts) && exts[i].Off < end; i++ {
 		e := exts[i]
+		if !sequential && e.BlockLen > smallBlock {
+			// Only the part of the extent that the read covers.
+			lo, hi := max(off, e.Off), min(end, e.End())
+			data, err := f.c.getRange(ctx, e.Block, uint64(e.BlockLen), uint64(e.BlockOff)+lo-e.Off, hi-lo)
+			if err != nil {
+				return 0, err
+			}
+			overlay(buf, off, data, lo)
+			last = i
+			continue
+		}
 		data, err := f.c.getBlock(ctx, e.Block)
 		if err != nil {
 			return 0, err
@@ -302,7 +326,9 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	if open != nil {
 		overlay(buf, off, open, openOff)
 	}
-	f.readahead(exts, last)
+	if sequential {
+		f.readahead(exts, last)
+	}
 	return len(buf), nil
 }
 

@@ -26,9 +26,10 @@ const (
 	MPurge     // InoReq → Empty: drop an inode kept open after its last unlink
 
 	// Chunkserver methods.
-	CPut // PutReq → Empty
-	CGet // BlockReq → GetResp
-	CHas // BlockReq → HasResp
+	CPut      // PutReq → Empty
+	CGet      // BlockReq → GetResp
+	CHas      // BlockReq → HasResp
+	CGetRange // GetRangeReq → GetResp: a verified slice of a block
 
 	methodEnd
 )
