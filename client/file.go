@@ -31,6 +31,7 @@ type File struct {
 		mtime    int64             // time of the last uncommitted write; 0 if none
 		buf      []byte            // the block being filled, not yet sealed
 		bufOff   uint64            // file offset of buf[0]
+		pack     *pendingBlock     // small scattered writes gathered into one block, not yet sealed
 		pending  []*pendingBlock   // sealed blocks, uploading or uploaded, not yet committed
 		lastRead int               // index of the extent the last read ended in, for readahead
 		readEnd  uint64            // where the last read ended, to tell sequential reads from random ones
@@ -50,16 +51,53 @@ const smallBlock = 4 * block.SliceGroup
 const bigWrite = 64 << 10
 
 // pendingBlock is a sealed write: its bytes stay in memory until the
-// extent that names them is committed.
+// extents that name them are committed. A plain block holds one run of
+// the file at off; a pack holds many small writes end to end, listed in
+// runs in the order they were written.
 type pendingBlock struct {
 	off  uint64
 	data []byte
+	runs []packRun // nil for a plain block
 	id   block.ID
 	done chan struct{} // closed when the upload finished; err says how
 	err  error
 }
 
-func (p *pendingBlock) end() uint64 { return p.off + uint64(len(p.data)) }
+// packRun is one write gathered into a pack: file range [off, off+n) is
+// bytes [at, at+n) of the pack.
+type packRun struct {
+	off   uint64
+	at, n uint32
+}
+
+// packable is the largest run of writes that goes into a pack when the
+// writer moves elsewhere, instead of becoming a block of its own: random
+// 4 KiB writes then cost one replicated block per 4 MiB, not per write.
+const packable = 128 << 10
+
+// overlayTo copies p's bytes that fall inside dst (at file offset dstOff),
+// later runs of a pack over earlier ones.
+func (p *pendingBlock) overlayTo(dst []byte, dstOff uint64) {
+	if p.runs == nil {
+		overlay(dst, dstOff, p.data, p.off)
+		return
+	}
+	for _, r := range p.runs {
+		overlay(dst, dstOff, p.data[r.at:r.at+r.n], r.off)
+	}
+}
+
+// extents returns the extents that name p's bytes, in write order.
+func (p *pendingBlock) extents() []wire.Extent {
+	if p.runs == nil {
+		return []wire.Extent{{Off: p.off, Len: uint32(len(p.data)), Block: p.id, BlockLen: uint32(len(p.data))}}
+	}
+	es := make([]wire.Extent, len(p.runs))
+	for i, r := range p.runs {
+		es[i] = wire.Extent{Off: r.off, Len: r.n, Block: p.id, BlockOff: r.at, BlockLen: uint32(len(p.data))}
+	}
+	return es
+}
 
 // Open returns the mount's state for inode ino, taking a reference that
 // Release drops. Opening drops the cached layout, so data another mount
@@ -124,7 +162,9 @@ func (c *Client) noteUnlinked(a wire.Attr) {
 	}
 }
 
-func (f *File) dirtyLocked() bool { return len(f.mu.buf) > 0 || len(f.mu.pending) > 0 }
+func (f *File) dirtyLocked() bool {
+	return len(f.mu.buf) > 0 || len(f.mu.pending) > 0 || f.mu.pack != nil
+}
 
 // openFile returns the open File for ino, if any.
 func (c *Client) openFile(ino uint64) *File {
@@ -144,7 +184,7 @@ func (f *File) Write(off uint64, data []byte) {
 		b := &f.mu.buf
 		if len(*b) == 0 || off < f.mu.bufOff || off > f.mu.bufOff+uint64(len(*b)) || off >= f.mu.bufOff+block.MaxSize {
 			// Not a continuation of (or overwrite inside) the open block.
-			f.sealLocked()
+			f.retireBufLocked()
 			f.mu.bufOff = off
 		}
 		start := off - f.mu.bufOff
@@ -169,14 +209,50 @@ func (f *File) Write(off uint64, data []byte) {
 	f.mu.mtime = time.Now().UnixNano()
 }
 
+// retireBufLocked moves the open buffer out of the way of a write
+// elsewhere: a small one into the pack, a large one into its own block.
+func (f *File) retireBufLocked() {
+	n := len(f.mu.buf)
+	if n == 0 || n > packable {
+		f.sealLocked()
+		return
+	}
+	if f.mu.pack != nil && len(f.mu.pack.data)+n > block.MaxSize {
+		f.sealPackLocked()
+	}
+	if f.mu.pack == nil {
+		f.mu.pack = &pendingBlock{runs: []packRun{}, done: make(chan struct{})}
+	}
+	p := f.mu.pack
+	// Appending never changes bytes already in the pack, so a reader's
+	// snapshot of data and runs stays valid.
+	p.runs = append(p.runs, packRun{off: f.mu.bufOff, at: uint32(len(p.data)), n: uint32(n)})
+	p.data = append(p.data, f.mu.buf...)
+	f.mu.buf = f.mu.buf[:0]
+}
+
 // sealLocked turns the open buffer into a pending block and starts its
 // upload, waiting for an upload slot if MaxInflight are already going.
+// The pack is sealed first: its writes are older and must commit before.
 func (f *File) sealLocked() {
 	if len(f.mu.buf) == 0 {
 		return
 	}
+	f.sealPackLocked()
 	p := &pendingBlock{off: f.mu.bufOff, data: f.mu.buf, done: make(chan struct{})}
 	f.mu.buf = nil
+	f.startUploadLocked(p)
+}
+
+// sealPackLocked seals the pack of small writes, if any, and uploads it.
+func (f *File) sealPackLocked() {
+	if p := f.mu.pack; p != nil {
+		f.mu.pack = nil
+		f.startUploadLocked(p)
+	}
+}
+
+func (f *File) startUploadLocked(p *pendingBlock) {
 	f.mu.pending = append(f.mu.pending, p)
 	f.c.upload <- struct{}{}
 	go func() {
@@ -199,7 +275,11 @@ func (f *File) Flush(ctx context.Context) error {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
+	if f.mu.pack != nil {
+		f.retireBufLocked() // one block with the pack, not two
+	}
 	f.sealLocked()
+	f.sealPackLocked()
 	batch := f.mu.pending
 	mtime := f.mu.mtime
 	f.mu.Unlock()
@@ -213,7 +293,7 @@ func (f *File) Flush(ctx context.Context) error {
 		if p.err != nil && firstErr == nil {
 			firstErr = p.err
 		}
-		extents = append(extents, wire.Extent{Off: p.off, Len: uint32(len(p.data)), Block: p.id, BlockLen: uint32(len(p.data))})
+		extents = append(extents, p.extents()...)
 	}
 	if firstErr == nil {
 		var resp wire.AttrResp
@@ -272,6 +352,9 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	layout := f.mu.layout
 	size := f.mu.size
 	pending := slices.Clone(f.mu.pending)
+	if p := f.mu.pack; p != nil { // a snapshot: the pack only grows
+		pending = append(pending, &pendingBlock{data: p.data, runs: p.runs})
+	}
 	if layout == nil { // a flush raced with us; overlay nothing stale
 		f.mu.Unlock()
 		return f.Read(ctx, off, buf)
@@ -321,7 +404,7 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 		last = i
 	}
 	for _, p := range pending {
-		overlay(buf, off, p.data, p.off)
+		p.overlayTo(buf, off)
 	}
 	if open != nil {
 		overlay(buf, off, open, openOff)
