@@ -70,6 +70,10 @@ type packRun struct {
 	at, n uint32
 }
 
+// maxCommitExtents is how many extents one commit carries, well inside
+// wire.MaxMessage.
+const maxCommitExtents = 50_000
+
 // packable is the largest run of writes that goes into a pack when the
 // writer moves elsewhere, instead of becoming a block of its own: random
 // 4 KiB writes then cost one replicated block per 4 MiB, not per write.
@@ -295,9 +299,13 @@ func (f *File) Flush(ctx context.Context) error {
 		}
 		extents = append(extents, p.extents()...)
 	}
-	if firstErr == nil {
+	// Many small writes can name more extents than one message carries:
+	// commit them in order, in parts; the flush succeeds when all did.
+	for len(extents) > 0 && firstErr == nil {
+		part := extents[:min(len(extents), maxCommitExtents)]
+		extents = extents[len(part):]
 		var resp wire.AttrResp
-		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: extents, Mtime: mtime}, &resp)
+		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: part, Mtime: mtime}, &resp)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
