@@ -75,4 +75,9 @@ func TestCommitLarge(t *testing.T) {
 		t.Fatalf("two commits of %d extents took %v", len(es), d)
 	}
 	checkRefs(t, s, pack)
+	// Removing the file drops every extent in one transaction.
+	if err := unlink(s, RootIno, "f"); err != nil {
+		t.Fatalf("unlink a file of many extents: %v", err)
+	}
+	checkRefs(t, s, pack)
 }

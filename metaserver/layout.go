@@ -62,18 +62,21 @@ func (tx *txn) punch(ino, from, to uint64) error {
 	if err != nil {
 		return err
 	}
+	refs := make(map[block.ID]int) // one update per block, not per extent: a big file has many
+	blockLen := make(map[block.ID]uint32)
 	for _, e := range cut {
 		if err := tx.Delete(extentKey(ino, e.Off)); err != nil {
 			return err
 		}
-		refs := -1
+		refs[e.Block]--
+		blockLen[e.Block] = e.BlockLen
 		if e.Off < from { // keep the head
 			head := e
 			head.Len = uint32(from - e.Off)
 			if err := tx.putExtent(ino, head); err != nil {
 				return err
 			}
-			refs++
+			refs[e.Block]++
 		}
 		if e.End() > to { // keep the tail
 			tail := e
@@ -83,10 +86,12 @@ func (tx *txn) punch(ino, from, to uint64) error {
 			if err := tx.putExtent(ino, tail); err != nil {
 				return err
 			}
-			refs++
+			refs[e.Block]++
 		}
-		if refs != 0 {
-			if err := tx.addRef(e.Block, e.BlockLen, refs); err != nil {
+	}
+	for id, delta := range refs {
+		if delta != 0 {
+			if err := tx.addRef(id, blockLen[id], delta); err != nil {
 				return err
 			}
 		}
