@@ -35,12 +35,14 @@ type File struct {
 		pending  []*pendingBlock   // sealed blocks, uploading or uploaded, not yet committed
 		lastRead int               // index of the extent the last read ended in, for readahead
 		readEnd  uint64            // where the last read ended, to tell sequential reads from random ones
+		seqReads int               // reads in a row that followed the one before
 	}
 }
 
 // seqWindow is how far from where the last read ended a read still
-// counts as sequential (the kernel's parallel readahead reorders reads).
-const seqWindow = 2 << 20
+// follows it (the kernel's parallel readahead reorders reads). A reader
+// whose last two reads followed their predecessors is sequential.
+const seqWindow = 512 << 10
 
 // smallBlock is the block size up to which a read fetches the whole block
 // rather than a slice of it.
@@ -380,7 +382,12 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	openOff := f.mu.bufOff
 	// A read near where the last one ended is sequential: it fetches whole
 	// blocks and reads ahead. Others fetch only the groups they need.
-	sequential := off+seqWindow >= f.mu.readEnd && off <= f.mu.readEnd+seqWindow
+	if off+seqWindow >= f.mu.readEnd && off <= f.mu.readEnd+seqWindow {
+		f.mu.seqReads++
+	} else {
+		f.mu.seqReads = 0
+	}
+	sequential := f.mu.seqReads >= 2
 	f.mu.readEnd = end
 	f.mu.Unlock()
 
