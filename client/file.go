@@ -352,6 +352,21 @@ func (f *File) loadLayout(ctx context.Context) error {
 	return nil
 }
 
+// LayoutDigest fetches the committed layout (unless this open already
+// has it) and returns a digest of it: equal digests mean equal content.
+func (f *File) LayoutDigest(ctx context.Context) (block.ID, error) {
+	if err := f.loadLayout(ctx); err != nil {
+		return block.ID{}, err
+	}
+	f.mu.Lock()
+	l := f.mu.layout
+	f.mu.Unlock()
+	if l == nil {
+		return block.ID{}, wire.Errorf(wire.CodeUnavailable, "layout of inode %d changed while fetched", f.ino)
+	}
+	return block.Sum(wire.Marshal(l)), nil
+}
+
 // Read fills buf from off and returns how many bytes it read (short only
 // at the end of the file).
 func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
