@@ -66,7 +66,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.MaxInflight = 8
 	}
 	if cfg.Readahead <= 0 {
-		cfg.Readahead = 4
+		cfg.Readahead = 16
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second

@@ -58,9 +58,10 @@ const bigWrite = 64 << 10
 // runs in the order they were written.
 type pendingBlock struct {
 	off  uint64
-	data []byte
+	data []byte    // nil once uploaded (guarded by File.mu): the chunkservers and the cache have it
+	size uint32    // len(data) when sealed
 	runs []packRun // nil for a plain block
-	id   block.ID
+	id   block.ID  // set before data is dropped
 	done chan struct{} // closed when the upload finished; err says how
 	err  error
 }
@@ -81,26 +82,40 @@ const maxCommitExtents = 50_000
 // 4 KiB writes then cost one replicated block per 4 MiB, not per write.
 const packable = 128 << 10
 
-// overlayTo copies p's bytes that fall inside dst (at file offset dstOff),
-// later runs of a pack over earlier ones.
-func (p *pendingBlock) overlayTo(dst []byte, dstOff uint64) {
+// overlayTo copies the bytes of p (whose content is data) that fall
+// inside dst (at file offset dstOff), later runs of a pack over earlier
+// ones.
+func (p *pendingBlock) overlayTo(dst []byte, dstOff uint64, data []byte) {
 	if p.runs == nil {
-		overlay(dst, dstOff, p.data, p.off)
+		overlay(dst, dstOff, data, p.off)
 		return
 	}
 	for _, r := range p.runs {
-		overlay(dst, dstOff, p.data[r.at:r.at+r.n], r.off)
+		overlay(dst, dstOff, data[r.at:r.at+r.n], r.off)
 	}
+}
+
+// covers reports whether p holds bytes of the file range [off, end).
+func (p *pendingBlock) covers(off, end uint64) bool {
+	if p.runs == nil {
+		return p.off < end && p.off+uint64(p.size) > off
+	}
+	for _, r := range p.runs {
+		if r.off < end && r.off+uint64(r.n) > off {
+			return true
+		}
+	}
+	return false
 }
 
 // extents returns the extents that name p's bytes, in write order.
 func (p *pendingBlock) extents() []wire.Extent {
 	if p.runs == nil {
-		return []wire.Extent{{Off: p.off, Len: uint32(len(p.data)), Block: p.id, BlockLen: uint32(len(p.data))}}
+		return []wire.Extent{{Off: p.off, Len: p.size, Block: p.id, BlockLen: p.size}}
 	}
 	es := make([]wire.Extent, len(p.runs))
 	for i, r := range p.runs {
-		es[i] = wire.Extent{Off: r.off, Len: r.n, Block: p.id, BlockOff: r.at, BlockLen: uint32(len(p.data))}
+		es[i] = wire.Extent{Off: r.off, Len: r.n, Block: p.id, BlockOff: r.at, BlockLen: p.size}
 	}
 	return es
 }
@@ -259,6 +274,7 @@ func (f *File) sealPackLocked() {
 }
 
 func (f *File) startUploadLocked(p *pendingBlock) {
+	p.size = uint32(len(p.data))
 	f.mu.pending = append(f.mu.pending, p)
 	f.c.upload <- struct{}{}
 	go func() {
@@ -269,6 +285,15 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 		p.err = f.c.putBlock(ctx, p.id, p.data)
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
+		}
+		// Stored: the bytes need not stay pinned until the commit, so a
+		// long write without fsync holds at most MaxInflight blocks in
+		// memory, not the whole file. (A failed block keeps them until the
+		// flush reports the failure.)
+		if p.err == nil {
+			f.mu.Lock()
+			p.data = nil
+			f.mu.Unlock()
 		}
 		close(p.done)
 	}()
@@ -376,10 +401,6 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	f.mu.Lock()
 	layout := f.mu.layout
 	size := f.mu.size
-	pending := slices.Clone(f.mu.pending)
-	if p := f.mu.pack; p != nil { // a snapshot: the pack only grows
-		pending = append(pending, &pendingBlock{data: p.data, runs: p.runs})
-	}
 	if layout == nil { // a flush raced with us; overlay nothing stale
 		f.mu.Unlock()
 		return f.Read(ctx, off, buf)
@@ -390,6 +411,21 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	}
 	buf = buf[:min(uint64(len(buf)), size-off)]
 	end := off + uint64(len(buf))
+	// The uncommitted writes over [off, end), oldest first, with their
+	// bytes as of now (an uploaded block's are fetched by ID).
+	type pendingView struct {
+		p    *pendingBlock
+		data []byte
+	}
+	var pending []pendingView
+	for _, p := range f.mu.pending {
+		if p.covers(off, end) {
+			pending = append(pending, pendingView{p, p.data})
+		}
+	}
+	if p := f.mu.pack; p != nil && p.covers(off, end) { // the pack only grows: a snapshot
+		pending = append(pending, pendingView{&pendingBlock{runs: p.runs}, p.data})
+	}
 	var open []byte
 	if len(f.mu.buf) > 0 && f.mu.bufOff < end && f.mu.bufOff+uint64(len(f.mu.buf)) > off {
 		open = slices.Clone(f.mu.buf)
@@ -433,8 +469,14 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 		overlay(buf, off, data[e.BlockOff:e.BlockOff+e.Len], e.Off)
 		last = i
 	}
-	for _, p := range pending {
-		p.overlayTo(buf, off)
+	for _, v := range pending {
+		if v.data == nil {
+			var err error
+			if v.data, err = f.c.getBlock(ctx, v.p.id); err != nil {
+				return 0, err
+			}
+		}
+		v.p.overlayTo(buf, off, v.data)
 	}
 	if open != nil {
 		overlay(buf, off, open, openOff)
