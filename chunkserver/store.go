@@ -19,7 +19,8 @@ import (
 // by its ID. A block file is written to tmp/, fsynced, renamed into
 // place and its directory fsynced, so a block that exists is whole.
 type diskStore struct {
-	dir string
+	dir       string
+	outboards *outboards // for slices of blocks (slice.go)
 }
 
 func openDiskStore(dir string) (*diskStore, error) {
@@ -33,7 +34,7 @@ func openDiskStore(dir string) (*diskStore, error) {
 	for _, t := range tmps {
 		os.Remove(t)
 	}
-	return &diskStore{dir: dir}, nil
+	return &diskStore{dir: dir, outboards: newOutboards()}, nil
 }
 
 func (s *diskStore) path(id block.ID) string {

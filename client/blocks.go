@@ -79,36 +79,118 @@ func (c *Client) getBlock(ctx context.Context, id block.ID) ([]byte, error) {
 		if data, ok := c.cache.get(id); ok {
 			return data, nil
 		}
-		m, _ := c.clusterMap()
-		// Up nodes in rank order first, then the down ones as a last resort.
-		candidates := c.suspects.order(placement.Replicas(id, &m))
-		for _, n := range placement.Rank(id, m.Nodes) {
-			if n.State != cluster.Up {
-				candidates = append(candidates, n)
-			}
-		}
-		var errs []error
-		for _, n := range candidates {
+		data, err := c.fromReplicas(ctx, id, func(addr string) ([]byte, error) {
 			var resp wire.GetResp
-			err := c.rpc.Call(ctx, n.Addr, wire.CGet, &wire.BlockReq{ID: id}, &resp)
+			err := c.rpc.Call(ctx, addr, wire.CGet, &wire.BlockReq{ID: id}, &resp)
 			if err == nil && !id.Verify(resp.Data) {
 				err = wire.Errorf(wire.CodeCorrupt, "replica fails its hash")
 			}
-			c.suspects.note(n.Addr, err)
-			if err != nil {
-				c.reportBad(id, n.Addr, err)
-				if !errors.Is(err, wire.ErrNotFound) {
-					c.cfg.Log.Warn("bad block replica", "block", id.String(), "chunkserver", n.Addr, "err", err)
-				}
-				errs = append(errs, fmt.Errorf("%s: %w", n.Addr, err))
-				if ctx.Err() != nil {
+			return resp.Data, err
+		})
+		if err == nil {
+			c.cache.add(id, data)
+		}
+		return data, err
+	})
+}
+
+// groupFetch names one slice fetch, so that concurrent readers of the
+// same groups share it.
+type groupFetch struct {
+	id     block.ID
+	lo, hi int32 // groups [lo, hi]
+}
+
+// getRange returns bytes [off, off+n) of block id, which is blockLen
+// bytes long, without fetching the whole block: the groups that cover the
+// range come from the cache or from one verified slice, and are cached.
+func (c *Client) getRange(ctx context.Context, id block.ID, blockLen, off, n uint64) ([]byte, error) {
+	if data, ok := c.cache.get(id); ok {
+		return data[off : off+n], nil
+	}
+	out := make([]byte, n)
+	first, last := int32(off/block.SliceGroup), int32((off+n-1)/block.SliceGroup)
+	for g := first; g <= last; {
+		data, ok := c.cache.getKey(cacheKey{id, g})
+		if !ok {
+			// Fetch from this missing group to the last missing one at once.
+			hi := last
+			for hi > g {
+				if _, ok := c.cache.getKey(cacheKey{id, hi}); !ok {
 					break
 				}
-				continue
+				hi--
 			}
-			c.cache.add(id, resp.Data)
-			return resp.Data, nil
+			groups, err := c.fetchGroups(ctx, id, blockLen, g, hi)
+			if err != nil {
+				return nil, err
+			}
+			overlay(out, off, groups, uint64(g)*block.SliceGroup)
+			g = hi + 1
+			continue
 		}
-		return nil, wire.Errorf(wire.CodeIO, "block %s: no good replica: %v", id.Short(), errors.Join(errs...))
+		overlay(out, off, data, uint64(g)*block.SliceGroup)
+		g++
+	}
+	return out, nil
+}
+
+// fetchGroups fetches groups [lo, hi] of block id as a verified slice and
+// caches each group.
+func (c *Client) fetchGroups(ctx context.Context, id block.ID, blockLen uint64, lo, hi int32) ([]byte, error) {
+	return c.fetches.do(groupFetch{id, lo, hi}, func() ([]byte, error) {
+		off := uint64(lo) * block.SliceGroup
+		n := min(uint64(hi+1)*block.SliceGroup, blockLen) - off
+		data, err := c.fromReplicas(ctx, id, func(addr string) ([]byte, error) {
+			var resp wire.GetResp
+			err := c.rpc.Call(ctx, addr, wire.CGetRange, &wire.GetRangeReq{ID: id, Off: uint32(off), Len: uint32(n)}, &resp)
+			if err != nil {
+				return nil, err
+			}
+			groups, ok := id.VerifySlice(resp.Data, off, n)
+			if !ok || uint64(len(groups)) != n {
+				return nil, wire.Errorf(wire.CodeCorrupt, "slice [%d, %d) fails its hash", off, off+n)
+			}
+			return groups, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for g := lo; g <= hi; g++ {
+			start := uint64(g-lo) * block.SliceGroup
+			c.cache.addKey(cacheKey{id, g}, data[start:min(start+block.SliceGroup, n):min(start+block.SliceGroup, n)])
+		}
+		return data, nil
 	})
+}
+
+// fromReplicas calls get on the replicas of block id, in rank order (the
+// down ones last), until one answers with bytes that verified.
+func (c *Client) fromReplicas(ctx context.Context, id block.ID, get func(addr string) ([]byte, error)) ([]byte, error) {
+	m, _ := c.clusterMap()
+	// Up nodes in rank order (recently unreachable ones last), then the
+	// down ones as a last resort.
+	candidates := c.suspects.order(placement.Replicas(id, &m))
+	for _, n := range placement.Rank(id, m.Nodes) {
+		if n.State != cluster.Up {
+			candidates = append(candidates, n)
+		}
+	}
+	var errs []error
+	for _, n := range candidates {
+		data, err := get(n.Addr)
+		c.suspects.note(n.Addr, err)
+		if err == nil {
+			return data, nil
+		}
+		c.reportBad(id, n.Addr, err)
+		if !errors.Is(err, wire.ErrNotFound) {
+			c.cfg.Log.Warn("bad block replica", "block", id.String(), "chunkserver", n.Addr, "err", err)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", n.Addr, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, wire.Errorf(wire.CodeIO, "block %s: no good replica: %v", id.Short(), errors.Join(errs...))
 }

@@ -18,7 +18,7 @@ func cached(c *blockCache, i int) bool { _, ok := c.get(bid(i)); return ok }
 func peek(c *blockCache, i int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.mu.index[bid(i)]
+	_, ok := c.mu.index[cacheKey{bid(i), -1}]
 	return ok
 }
 
@@ -38,8 +38,8 @@ func checkConsistent(t *testing.T, c *blockCache) {
 	n := 0
 	for el := c.mu.lru.Front(); el != nil; el = el.Next() {
 		e := el.Value.(*cacheEntry)
-		if c.mu.index[e.id] != el {
-			t.Fatalf("list entry %s not indexed", e.id.Short())
+		if c.mu.index[e.key] != el {
+			t.Fatalf("list entry %s not indexed", e.key.id.Short())
 		}
 		sum += int64(len(e.data))
 		n++

@@ -31,6 +31,7 @@ type Config struct {
 	CacheBytes  int64         // block cache size; 256 MiB if zero
 	MaxInflight int           // blocks uploading at once; 8 if zero
 	Readahead   int           // blocks prefetched ahead of a sequential reader; 4 if zero
+	Replicas    int           // copies of each block this client writes; the cluster's setting if zero
 	Timeout     time.Duration // how long to retry an unreachable metaserver; 60s if zero
 	Log         *slog.Logger  // slog.Default() if nil
 
@@ -77,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.MaxInflight = 8
 	}
 	if cfg.Readahead <= 0 {
-		cfg.Readahead = 4
+		cfg.Readahead = 16
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second
@@ -109,9 +110,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("cannot reach metaserver %s: %w", cfg.Meta, err)
 	}
 	c.adaptToSettings(ctx)
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.mapLoop()
 	go c.sessionLoop()
+	go c.keepLoop()
 	return c, nil
 }
 
@@ -155,6 +157,9 @@ func (c *Client) refreshMap(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.mu.cmap, c.mu.replicas = resp.Map, int(resp.Replicas)
+	if c.cfg.Replicas > 0 {
+		c.mu.replicas = c.cfg.Replicas
+	}
 	c.mu.Unlock()
 	return nil
 }

@@ -49,7 +49,14 @@ func (f *File) Seek(ctx context.Context, off uint64, hole bool) (pos uint64, ok 
 		spans = append(spans, span{e.Off, e.End()})
 	}
 	for _, p := range f.mu.pending {
-		spans = append(spans, span{p.off, p.end()})
+		for _, e := range p.extents() {
+			spans = append(spans, span{e.Off, e.End()})
+		}
+	}
+	if f.mu.pack != nil {
+		for _, r := range f.mu.pack.runs {
+			spans = append(spans, span{r.off, r.off + uint64(r.n)})
+		}
 	}
 	if len(f.mu.buf) > 0 {
 		spans = append(spans, span{f.mu.bufOff, f.mu.bufOff + uint64(len(f.mu.buf))})

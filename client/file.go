@@ -31,8 +31,11 @@ type File struct {
 		mtime    int64             // time of the last uncommitted write; 0 if none
 		buf      []byte            // the block being filled, not yet sealed
 		bufOff   uint64            // file offset of buf[0]
+		pack     *pendingBlock     // small scattered writes gathered into one block, not yet sealed
 		pending  []*pendingBlock   // sealed blocks, uploading or uploaded, not yet committed
 		lastRead int               // index of the extent the last read ended in, for readahead
+		readEnd  uint64            // where the last read ended, to tell sequential reads from random ones
+		seqReads int               // reads in a row that followed the one before
 
 		// layoutGen counts invalidations of layout, so that a fetch that
 		// a commit overtook is not installed (dropLayoutLocked).
@@ -45,22 +48,88 @@ type File struct {
 	}
 }
 
+// seqWindow is how far from where the last read ended a read still
+// follows it (the kernel's parallel readahead reorders reads). A reader
+// whose last two reads followed their predecessors is sequential.
+const seqWindow = 512 << 10
+
+// smallBlock is the block size up to which a read fetches the whole block
+// rather than a slice of it.
+const smallBlock = 4 * block.SliceGroup
+
 // bigWrite is the write size from which a new block buffer is allocated
 // at full size at once; smaller files grow theirs as they are written.
 const bigWrite = 64 << 10
 
 // pendingBlock is a sealed write: its bytes stay in memory until the
-// extent that names them is committed.
+// extents that name them are committed. A plain block holds one run of
+// the file at off; a pack holds many small writes end to end, listed in
+// runs in the order they were written.
 type pendingBlock struct {
+	f    *File // whose mu guards data
 	off  uint64
-	data []byte
-	id   block.ID
+	data []byte        // nil once uploaded (guarded by File.mu): the chunkservers and the cache have it
+	size uint32        // len(data) when sealed
+	runs []packRun     // nil for a plain block
+	id   block.ID      // set before data is dropped
 	done chan struct{} // closed when the upload finished; err says how
 	err  error
 	at   time.Time // when the upload finished (see keepUploads)
 }
 
-func (p *pendingBlock) end() uint64 { return p.off + uint64(len(p.data)) }
+// packRun is one write gathered into a pack: file range [off, off+n) is
+// bytes [at, at+n) of the pack.
+type packRun struct {
+	off   uint64
+	at, n uint32
+}
+
+// maxCommitExtents is how many extents one commit carries, well inside
+// wire.MaxMessage.
+const maxCommitExtents = 50_000
+
+// packable is the largest run of writes that goes into a pack when the
+// writer moves elsewhere, instead of becoming a block of its own: random
+// 4 KiB writes then cost one replicated block per 4 MiB, not per write.
+const packable = 128 << 10
+
+// overlayTo copies the bytes of p (whose content is data) that fall
+// inside dst (at file offset dstOff), later runs of a pack over earlier
+// ones.
+func (p *pendingBlock) overlayTo(dst []byte, dstOff uint64, data []byte) {
+	if p.runs == nil {
+		overlay(dst, dstOff, data, p.off)
+		return
+	}
+	for _, r := range p.runs {
+		overlay(dst, dstOff, data[r.at:r.at+r.n], r.off)
+	}
+}
+
+// covers reports whether p holds bytes of the file range [off, end).
+func (p *pendingBlock) covers(off, end uint64) bool {
+	if p.runs == nil {
+		return p.off < end && p.off+uint64(p.size) > off
+	}
+	for _, r := range p.runs {
+		if r.off < end && r.off+uint64(r.n) > off {
+			return true
+		}
+	}
+	return false
+}
+
+// extents returns the extents that name p's bytes, in write order.
+func (p *pendingBlock) extents() []wire.Extent {
+	if p.runs == nil {
+		return []wire.Extent{{Off: p.off, Len: p.size, Block: p.id, BlockLen: p.size}}
+	}
+	es := make([]wire.Extent, len(p.runs))
+	for i, r := range p.runs {
+		es[i] = wire.Extent{Off: r.off, Len: r.n, Block: p.id, BlockOff: r.at, BlockLen: p.size}
+	}
+	return es
+}
 
 // Open returns the mount's state for inode ino, taking a reference that
 // Release drops. A mount opens directories too, so that one removed
@@ -126,7 +195,9 @@ func (c *Client) noteUnlinked(a wire.Attr) {
 	}
 }
 
-func (f *File) dirtyLocked() bool { return len(f.mu.buf) > 0 || len(f.mu.pending) > 0 }
+func (f *File) dirtyLocked() bool {
+	return len(f.mu.buf) > 0 || len(f.mu.pending) > 0 || f.mu.pack != nil
+}
 
 // openFile returns the open File for ino, if any.
 func (c *Client) openFile(ino uint64) *File {
@@ -146,7 +217,7 @@ func (f *File) Write(off uint64, data []byte) {
 		b := &f.mu.buf
 		if len(*b) == 0 || off < f.mu.bufOff || off > f.mu.bufOff+uint64(len(*b)) || off >= f.mu.bufOff+block.MaxSize {
 			// Not a continuation of (or overwrite inside) the open block.
-			f.sealLocked()
+			f.retireBufLocked()
 			f.mu.bufOff = off
 		}
 		start := off - f.mu.bufOff
@@ -171,14 +242,51 @@ func (f *File) Write(off uint64, data []byte) {
 	f.mu.mtime = time.Now().UnixNano()
 }
 
+// retireBufLocked moves the open buffer out of the way of a write
+// elsewhere: a small one into the pack, a large one into its own block.
+func (f *File) retireBufLocked() {
+	n := len(f.mu.buf)
+	if n == 0 || n > packable {
+		f.sealLocked()
+		return
+	}
+	if f.mu.pack != nil && len(f.mu.pack.data)+n > block.MaxSize {
+		f.sealPackLocked()
+	}
+	if f.mu.pack == nil {
+		f.mu.pack = &pendingBlock{f: f, runs: []packRun{}, done: make(chan struct{})}
+	}
+	p := f.mu.pack
+	// Appending never changes bytes already in the pack, so a reader's
+	// snapshot of data and runs stays valid.
+	p.runs = append(p.runs, packRun{off: f.mu.bufOff, at: uint32(len(p.data)), n: uint32(n)})
+	p.data = append(p.data, f.mu.buf...)
+	f.mu.buf = f.mu.buf[:0]
+}
+
 // sealLocked turns the open buffer into a pending block and starts its
 // upload, waiting for an upload slot if MaxInflight are already going.
+// The pack is sealed first: its writes are older and must commit before.
 func (f *File) sealLocked() {
 	if len(f.mu.buf) == 0 {
 		return
 	}
-	p := &pendingBlock{off: f.mu.bufOff, data: f.mu.buf, done: make(chan struct{})}
+	f.sealPackLocked()
+	p := &pendingBlock{f: f, off: f.mu.bufOff, data: f.mu.buf, done: make(chan struct{})}
 	f.mu.buf = nil
+	f.startUploadLocked(p)
+}
+
+// sealPackLocked seals the pack of small writes, if any, and uploads it.
+func (f *File) sealPackLocked() {
+	if p := f.mu.pack; p != nil {
+		f.mu.pack = nil
+		f.startUploadLocked(p)
+	}
+}
+
+func (f *File) startUploadLocked(p *pendingBlock) {
+	p.size = uint32(len(p.data))
 	f.mu.pending = append(f.mu.pending, p)
 	f.c.upload <- struct{}{}
 	go func() {
@@ -191,6 +299,15 @@ func (f *File) sealLocked() {
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
 		}
+		// Stored: the bytes need not stay pinned until the commit, so a
+		// long write without fsync holds at most MaxInflight blocks in
+		// memory, not the whole file. (A failed block keeps them until the
+		// flush reports the failure.)
+		if p.err == nil {
+			f.mu.Lock()
+			p.data = nil
+			f.mu.Unlock()
+		}
 		close(p.done)
 	}()
 }
@@ -202,7 +319,11 @@ func (f *File) Flush(ctx context.Context) error {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
+	if f.mu.pack != nil {
+		f.retireBufLocked() // one block with the pack, not two
+	}
 	f.sealLocked()
+	f.sealPackLocked()
 	batch := f.mu.pending
 	mtime := f.mu.mtime
 	f.mu.Unlock()
@@ -216,14 +337,18 @@ func (f *File) Flush(ctx context.Context) error {
 		if p.err != nil && firstErr == nil {
 			firstErr = p.err
 		}
-		extents = append(extents, wire.Extent{Off: p.off, Len: uint32(len(p.data)), Block: p.id, BlockLen: uint32(len(p.data))})
+		extents = append(extents, p.extents()...)
 	}
-	var resp wire.AttrResp
 	if firstErr == nil {
 		firstErr = f.c.keepUploads(ctx, batch)
 	}
-	if firstErr == nil {
-		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: extents, Mtime: mtime}, &resp)
+	// Many small writes can name more extents than one message carries:
+	// commit them in order, in parts; the flush succeeds when all did.
+	var resp wire.AttrResp
+	for len(extents) > 0 && firstErr == nil {
+		part := extents[:min(len(extents), maxCommitExtents)]
+		extents = extents[len(part):]
+		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: part, Mtime: mtime}, &resp)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -286,6 +411,21 @@ func (f *File) loadLayout(ctx context.Context) error {
 	}
 }
 
+// LayoutDigest fetches the committed layout (unless this open already
+// has it) and returns a digest of it: equal digests mean equal content.
+func (f *File) LayoutDigest(ctx context.Context) (block.ID, error) {
+	if err := f.loadLayout(ctx); err != nil {
+		return block.ID{}, err
+	}
+	f.mu.Lock()
+	l := f.mu.layout
+	f.mu.Unlock()
+	if l == nil {
+		return block.ID{}, wire.Errorf(wire.CodeUnavailable, "layout of inode %d changed while fetched", f.ino)
+	}
+	return block.Sum(wire.Marshal(l)), nil
+}
+
 // Read fills buf from off and returns how many bytes it read (short only
 // at the end of the file).
 func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
@@ -295,7 +435,6 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	f.mu.Lock()
 	layout := f.mu.layout
 	size := f.mu.size
-	pending := slices.Clone(f.mu.pending)
 	if layout == nil { // a flush raced with us; overlay nothing stale
 		f.mu.Unlock()
 		return f.Read(ctx, off, buf)
@@ -306,11 +445,35 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	}
 	buf = buf[:min(uint64(len(buf)), size-off)]
 	end := off + uint64(len(buf))
+	// The uncommitted writes over [off, end), oldest first, with their
+	// bytes as of now (an uploaded block's are fetched by ID).
+	type pendingView struct {
+		p    *pendingBlock
+		data []byte
+	}
+	var pending []pendingView
+	for _, p := range f.mu.pending {
+		if p.covers(off, end) {
+			pending = append(pending, pendingView{p, p.data})
+		}
+	}
+	if p := f.mu.pack; p != nil && p.covers(off, end) { // the pack only grows: a snapshot
+		pending = append(pending, pendingView{&pendingBlock{runs: p.runs}, p.data})
+	}
 	var open []byte
 	if len(f.mu.buf) > 0 && f.mu.bufOff < end && f.mu.bufOff+uint64(len(f.mu.buf)) > off {
 		open = slices.Clone(f.mu.buf)
 	}
 	openOff := f.mu.bufOff
+	// A read near where the last one ended is sequential: it fetches whole
+	// blocks and reads ahead. Others fetch only the groups they need.
+	if off+seqWindow >= f.mu.readEnd && off <= f.mu.readEnd+seqWindow {
+		f.mu.seqReads++
+	} else {
+		f.mu.seqReads = 0
+	}
+	sequential := f.mu.seqReads >= 2
+	f.mu.readEnd = end
 	f.mu.Unlock()
 
 	clear(buf)
@@ -319,6 +482,17 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	last := i
 	for ; i < len(exts) && exts[i].Off < end; i++ {
 		e := exts[i]
+		if !sequential && e.BlockLen > smallBlock {
+			// Only the part of the extent that the read covers.
+			lo, hi := max(off, e.Off), min(end, e.End())
+			data, err := f.c.getRange(ctx, e.Block, uint64(e.BlockLen), uint64(e.BlockOff)+lo-e.Off, hi-lo)
+			if err != nil {
+				return 0, err
+			}
+			overlay(buf, off, data, lo)
+			last = i
+			continue
+		}
 		data, err := f.c.getBlock(ctx, e.Block)
 		if err != nil {
 			return 0, err
@@ -329,13 +503,21 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 		overlay(buf, off, data[e.BlockOff:e.BlockOff+e.Len], e.Off)
 		last = i
 	}
-	for _, p := range pending {
-		overlay(buf, off, p.data, p.off)
+	for _, v := range pending {
+		if v.data == nil {
+			var err error
+			if v.data, err = f.c.getBlock(ctx, v.p.id); err != nil {
+				return 0, err
+			}
+		}
+		v.p.overlayTo(buf, off, v.data)
 	}
 	if open != nil {
 		overlay(buf, off, open, openOff)
 	}
-	f.readahead(exts, last)
+	if sequential {
+		f.readahead(exts, last)
+	}
 	return len(buf), nil
 }
 

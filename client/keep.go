@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/cairn-fs/cairn/internal/block"
@@ -53,12 +54,66 @@ func (c *Client) keepUploads(ctx context.Context, batch []*pendingBlock) error {
 	}
 	for _, p := range old {
 		if missing[p.id] {
-			if err := c.putBlock(ctx, p.id, p.data); err != nil {
+			if err := c.reupload(ctx, p); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// reupload puts p back on its chunkservers. Its bytes are usually no
+// longer in memory (startUploadLocked drops them once stored), so they
+// come from the cache or from any replica that still has them, verified.
+func (c *Client) reupload(ctx context.Context, p *pendingBlock) error {
+	p.f.mu.Lock()
+	data := p.data
+	p.f.mu.Unlock()
+	if data == nil {
+		var err error
+		if data, err = c.getBlock(ctx, p.id); err != nil {
+			return fmt.Errorf("an upload waiting for its commit was lost: %w", err)
+		}
+	}
+	return c.putBlock(ctx, p.id, data)
+}
+
+// keepLoop touches, every cfg.KeepUploadsAfter, the stored uploads of
+// open files that still wait for their commit, so that a long write
+// without close or fsync never outlives the garbage collector's grace
+// period: their bytes are no longer in memory to upload again.
+func (c *Client) keepLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.KeepUploadsAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		var stored []*pendingBlock
+		c.mu.Lock()
+		for _, f := range c.mu.files {
+			f.mu.Lock()
+			for _, p := range f.mu.pending {
+				select {
+				case <-p.done:
+					if p.err == nil {
+						stored = append(stored, p)
+					}
+				default: // still uploading
+				}
+			}
+			f.mu.Unlock()
+		}
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.KeepUploadsAfter)
+		if err := c.keepUploads(ctx, stored); err != nil {
+			c.cfg.Log.Warn("keeping uploads alive until their commit", "err", err)
+		}
+		cancel()
+	}
 }
 
 // adaptToSettings keeps uploads alive well within the metaserver's grace

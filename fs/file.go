@@ -41,7 +41,9 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 }
 
 func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	out.Fh = f.addFile(&fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags})
+	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
+	f.openCache(in.NodeId, h, in.Flags, out)
+	out.Fh = f.addFile(h)
 	return fuse.OK
 }
 

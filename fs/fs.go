@@ -4,9 +4,12 @@
 // other mounts change too. The only state here is file and directory
 // handles.
 //
-// Kernel caching: entries and attributes are cached for a short timeout
-// (Options.AttrTimeout); the page cache is dropped at every open, which
-// with the client's flush-on-close gives close-to-open consistency.
+// Kernel caching: entries and attributes are cached for a timeout
+// (Options.AttrTimeout). Every open for reading fetches the file's
+// committed layout: if it is the one this mount last cached, the kernel
+// keeps its pages (FOPEN_KEEP_CACHE); otherwise the pages and the cached
+// size are dropped. With the client's flush-on-close this gives
+// close-to-open consistency whatever the attribute timeout (cache.go).
 // Permission checks are the kernel's (default_permissions).
 package fs
 
@@ -32,6 +35,8 @@ type FS struct {
 	timeout time.Duration // entry and attribute cache timeout
 	xattrs  xattrCache    // recent answers for the attributes the kernel asks for most (xattr.go)
 	acls    aclPresence   // whether any POSIX ACL exists (xattr.go)
+	server  *fuse.Server  // set by Init; for cache invalidations
+	pages   pageCache     // when an open may keep the kernel's page cache (cache.go)
 
 	mu struct {
 		sync.Mutex
@@ -53,6 +58,7 @@ func newFS(c *client.Client, log *slog.Logger, timeout time.Duration) *FS {
 	f := &FS{RawFileSystem: fuse.NewDefaultRawFileSystem(), c: c, log: log, timeout: timeout}
 	f.mu.files = make(map[uint64]*fileHandle)
 	f.mu.dirs = make(map[uint64]*dirHandle)
+	f.pages.init()
 	return f
 }
 

@@ -18,7 +18,7 @@ import (
 
 // Options configures a mount. Zero values mean the defaults noted.
 type Options struct {
-	AttrTimeout time.Duration // kernel entry/attribute cache; 1s if zero
+	AttrTimeout time.Duration // kernel entry/attribute cache; 10s if zero (opens revalidate file content and size)
 	Debug       bool          // log every FUSE request
 	Log         *slog.Logger  // slog.Default() if nil
 }
@@ -38,7 +38,7 @@ var ErrMountpointBusy = errors.New("mountpoint already in use")
 // fusermount3.
 func New(c *client.Client, dir string, opts Options) (*Mount, error) {
 	if opts.AttrTimeout <= 0 {
-		opts.AttrTimeout = time.Second
+		opts.AttrTimeout = 10 * time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()

@@ -96,7 +96,11 @@ func comparePerm(t *testing.T, c *testcluster.Cluster, name string, steps []perm
 }
 
 func permCluster(t *testing.T) *testcluster.Cluster {
-	c := testcluster.Start(t, testcluster.Options{})
+	return permClusterWith(t, testcluster.Options{})
+}
+
+func permClusterWith(t *testing.T, opts testcluster.Options) *testcluster.Cluster {
+	c := testcluster.Start(t, opts)
 	openForAll(t, c.Dir)
 	return c
 }
@@ -262,7 +266,7 @@ func TestACLSeenByAnotherMount(t *testing.T) {
 	if _, err := exec.LookPath("setfacl"); err != nil {
 		t.Fatal("setfacl and getfacl are needed: apt-get install acl")
 	}
-	c := permCluster(t)
+	c := permClusterWith(t, testcluster.Options{AttrTimeout: time.Second})
 	second := filepath.Join(c.Dir, "mnt2")
 	if err := os.Mkdir(second, 0o755); err != nil {
 		t.Fatal(err)
@@ -271,7 +275,7 @@ func TestACLSeenByAnotherMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, err := fs.New(cl, second, fs.Options{})
+	m2, err := fs.New(cl, second, fs.Options{AttrTimeout: time.Second})
 	if err != nil {
 		cl.Close()
 		t.Fatal(err)

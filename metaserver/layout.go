@@ -12,43 +12,6 @@ import (
 
 func errorsIsNotFound(err error) bool { return errors.Is(err, wire.ErrNotFound) }
 
-// commit applies written extents, in order, over a file's layout; the
-// file grows to cover them and its mtime and ctime become mtime.
-func (s *store) commit(req *wire.CommitReq) (attr wire.Attr, err error) {
-	for i := range req.Extents {
-		if !req.Extents[i].Valid() {
-			return attr, wire.Errorf(wire.CodeInvalid, "extent %d lies outside its block", i)
-		}
-	}
-	err = s.update(func(tx *txn) error {
-		n, err := tx.getInode(req.Ino)
-		if err != nil {
-			return err
-		}
-		if !n.isReg() {
-			return wire.Errorf(wire.CodeInvalid, "write to inode %d: not a regular file", n.Ino)
-		}
-		for _, e := range req.Extents {
-			if err := tx.punch(n.Ino, e.Off, e.End()); err != nil {
-				return err
-			}
-			if err := tx.putExtent(n.Ino, e); err != nil {
-				return err
-			}
-			if err := tx.addRef(e.Block, e.BlockLen, 1); err != nil {
-				return err
-			}
-			n.Size = max(n.Size, e.End())
-		}
-		if req.Mtime != 0 {
-			n.Mtime, n.Ctime = req.Mtime, max(req.Mtime, n.Ctime)
-		}
-		attr = n.Attr
-		return tx.putInode(n)
-	})
-	return attr, err
-}
-
 func (tx *txn) putExtent(ino uint64, e wire.Extent) error {
 	return tx.put(extentKey(ino, e.Off), &extentRecord{Len: e.Len, Block: e.Block, BlockOff: e.BlockOff, BlockLen: e.BlockLen})
 }
@@ -99,18 +62,21 @@ func (tx *txn) punch(ino, from, to uint64) error {
 	if err != nil {
 		return err
 	}
+	refs := make(map[block.ID]int) // one update per block, not per extent: a big file has many
+	blockLen := make(map[block.ID]uint32)
 	for _, e := range cut {
 		if err := tx.Delete(extentKey(ino, e.Off)); err != nil {
 			return err
 		}
-		refs := -1
+		refs[e.Block]--
+		blockLen[e.Block] = e.BlockLen
 		if e.Off < from { // keep the head
 			head := e
 			head.Len = uint32(from - e.Off)
 			if err := tx.putExtent(ino, head); err != nil {
 				return err
 			}
-			refs++
+			refs[e.Block]++
 		}
 		if e.End() > to { // keep the tail
 			tail := e
@@ -120,10 +86,12 @@ func (tx *txn) punch(ino, from, to uint64) error {
 			if err := tx.putExtent(ino, tail); err != nil {
 				return err
 			}
-			refs++
+			refs[e.Block]++
 		}
-		if refs != 0 {
-			if err := tx.addRef(e.Block, e.BlockLen, refs); err != nil {
+	}
+	for id, delta := range refs {
+		if delta != 0 {
+			if err := tx.addRef(id, blockLen[id], delta); err != nil {
 				return err
 			}
 		}

@@ -37,6 +37,7 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 	metaAddr := fl.String("meta-addr", defaultMetaAddr, "UDP address the metaserver listens on (port 0 picks a free one)")
 	debug := fl.Bool("debug", false, "log every FUSE request")
 	bg := backgroundFlags(fl)
+	attrTimeout := fl.Duration("attr-timeout", 10*time.Second, "how long the kernel caches names and attributes (opens always see the latest content)")
 	return func(args []string) error {
 		if err := wantArgs(args, "DATA_DIR", "MOUNTPOINT"); err != nil {
 			return err
@@ -89,20 +90,20 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 			}
 			closers.push("chunkserver "+cs.Addr(), cs.Close)
 		}
-		return serveMount(ctx, &closers, client.Config{Meta: meta.Addr(), CA: ca, Log: log}, mnt, *debug, log,
+		return serveMount(ctx, &closers, client.Config{Meta: meta.Addr(), CA: ca, Log: log}, mnt, fs.Options{Debug: *debug, Log: log, AttrTimeout: *attrTimeout}, log,
 			fmt.Sprintf("cairn: cluster in %s (metaserver %s, %d chunkservers, %d replicas)", dataDir, meta.Addr(), *chunks, *replicas))
 	}
 }
 
 // serveMount mounts the cluster at mnt and serves until a signal or an
 // outside unmount, then flushes and unmounts.
-func serveMount(ctx context.Context, closers *closeStack, cfg client.Config, mnt string, debug bool, log *slog.Logger, banner string) error {
+func serveMount(ctx context.Context, closers *closeStack, cfg client.Config, mnt string, opts fs.Options, log *slog.Logger, banner string) error {
 	c, err := client.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	closers.push("client", func() error { c.Close(); return nil })
-	m, err := fs.New(c, mnt, fs.Options{Debug: debug, Log: log})
+	m, err := fs.New(c, mnt, opts)
 	if err != nil {
 		return err
 	}
@@ -211,14 +212,19 @@ func mountCmd(fl *flag.FlagSet) func([]string) error {
 	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
 	caPath := fl.String("ca", "", "cluster CA file made by the metaserver (required)")
 	cacheMB := fl.Int("cache-mb", 256, "block cache size in MiB")
+	replicas := fl.Int("replicas", 0, "copies of each block this mount writes (default: the cluster's setting)")
 	timeout := fl.Duration("timeout", 60*time.Second, "how long to retry an unreachable metaserver before failing a call")
 	debug := fl.Bool("debug", false, "log every FUSE request")
+	attrTimeout := fl.Duration("attr-timeout", 10*time.Second, "how long the kernel caches names and attributes (opens always see the latest content)")
 	return func(args []string) error {
 		if err := wantArgs(args, "MOUNTPOINT"); err != nil {
 			return err
 		}
 		if *caPath == "" {
 			return usageError{"--ca is required"}
+		}
+		if *replicas < 0 {
+			return usageError{"--replicas must be at least 1"}
 		}
 		if err := fs.CheckMountpoint(args[0]); err != nil {
 			return err
@@ -232,8 +238,8 @@ func mountCmd(fl *flag.FlagSet) func([]string) error {
 		defer stop()
 		var closers closeStack
 		defer closers.closeAll(log)
-		cfg := client.Config{Meta: *meta, CA: ca, CacheBytes: int64(*cacheMB) << 20, Timeout: *timeout, Log: log}
-		return serveMount(ctx, &closers, cfg, args[0], *debug, log, "cairn: cluster at "+*meta)
+		cfg := client.Config{Meta: *meta, CA: ca, CacheBytes: int64(*cacheMB) << 20, Replicas: *replicas, Timeout: *timeout, Log: log}
+		return serveMount(ctx, &closers, cfg, args[0], fs.Options{Debug: *debug, Log: log, AttrTimeout: *attrTimeout}, log, "cairn: cluster at "+*meta)
 	}
 }
 

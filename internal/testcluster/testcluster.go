@@ -38,6 +38,7 @@ type Options struct {
 	Weights        []uint64      // placement weight of chunkserver i; its disk's size if absent or zero
 
 	KeepUploadsAfter time.Duration // the client's; its default if zero
+	AttrTimeout      time.Duration // the mounts' kernel attribute cache; fs's default if zero
 }
 
 // Cluster is a running in-process cluster.
@@ -118,7 +119,7 @@ func (c *Cluster) start(t testing.TB) error {
 	if err := os.MkdirAll(c.MountDir, 0o755); err != nil {
 		return err
 	}
-	c.Mount, err = fs.New(c.Client, c.MountDir, fs.Options{Log: log})
+	c.Mount, err = fs.New(c.Client, c.MountDir, fs.Options{Log: log, AttrTimeout: c.opts.AttrTimeout})
 	return err
 }
 
@@ -179,7 +180,7 @@ func (c *Cluster) AddMount(t testing.TB) (*client.Client, string) {
 		cl.Close()
 		t.Fatal(err)
 	}
-	m, err := fs.New(cl, dir, fs.Options{Log: log})
+	m, err := fs.New(cl, dir, fs.Options{Log: log, AttrTimeout: c.opts.AttrTimeout})
 	if err != nil {
 		cl.Close()
 		t.Fatalf("second mount: %v", err)

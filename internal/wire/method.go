@@ -43,9 +43,10 @@ const (
 	MSettings    // Empty → SettingsResp
 
 	// Chunkserver methods.
-	CPut // PutReq → Empty
-	CGet // BlockReq → GetResp
-	CHas // BlockReq → HasResp
+	CPut      // PutReq → Empty
+	CGet      // BlockReq → GetResp
+	CHas      // BlockReq → HasResp
+	CGetRange // GetRangeReq → GetResp: a verified slice of a block
 
 	// Chunkserver methods for background work, called by the metaserver.
 	CList   // ListReq → ListResp
