@@ -249,6 +249,8 @@ func TestACLAsUsers(t *testing.T) {
 		{A, "touch sgf && chmod 2750 sgf"},
 		{permRoot, "chgrp 4343 sgf && chmod 2750 sgf && " + stat + " sgf"},
 		{A, "setfacl -m u:4343:r sgf && " + stat + " sgf"},
+		// Real programs carry ACLs and xattrs along.
+		{A, "setfattr -n user.note -v hello d/file && cp -a d/file d/copy && mv d/copy d/moved && " + facl + " d/moved && getfattr -d d/moved"},
 		// Only the owner (or root) may change an ACL.
 		{B, "setfacl -m u:4343:rwx d/file"},
 		{A, "setfacl -x u:4343 d/file && " + facl + " d/file"},
