@@ -53,9 +53,10 @@ type pendingBlock struct {
 func (p *pendingBlock) end() uint64 { return p.off + uint64(len(p.data)) }
 
 // Open returns the mount's state for inode ino, taking a reference that
-// Release drops. A mount opens directories too, so that one removed
-// while open is kept (see wire.RemoveReq.Open) until its last Release. Opening drops the cached layout, so data another mount
-// committed before this open is seen (close-to-open).
+// Release drops. Opening drops the cached layout, so data another mount
+// committed before this open is seen (close-to-open). A mount opens
+// directories too, so that one removed while open is kept (see
+// wire.RemoveReq.Open) until its last Release.
 func (c *Client) Open(ino uint64) *File {
 	c.mu.Lock()
 	f := c.mu.files[ino]
