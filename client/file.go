@@ -74,6 +74,9 @@ func (c *Client) Open(ino uint64) *File {
 	return f
 }
 
+// Ino is the inode the File is of.
+func (f *File) Ino() uint64 { return f.ino }
+
 // Release drops a reference taken by Open. The caller has flushed. The
 // last release of a file that was unlinked while open deletes it.
 func (f *File) Release(ctx context.Context) error {

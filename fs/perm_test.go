@@ -205,6 +205,9 @@ func TestSetuidClearedOnWrite(t *testing.T) {
 		{B, "truncate -s 3 w5; " + stat + " w5"},
 		{A, "chmod 2767 w5"},
 		{R, "echo more >> w5; " + stat + " w5"},
+		// chown(-1, -1) by a stranger would have to clear that bit: EPERM.
+		{B, "perl -e 'chown(-1, -1, \"w5\") or print \"$!\\n\"'; " + stat + " w5"},
+		{A, "perl -e 'chown(-1, -1, \"w5\") or print \"$!\\n\"'; " + stat + " w5"},
 		{B, "dd if=/dev/zero of=w6 bs=1 count=1 seek=1 conv=notrunc status=none; " + stat + " w6"},
 		{R, "chown 4343 w7; " + stat + " w7"}, // chown by root clears them too
 		{R, "chmod 6755 w7 && chown :4343 w7; " + stat + " w7"},
