@@ -132,9 +132,10 @@ func (p *pendingBlock) extents() []wire.Extent {
 }
 
 // Open returns the mount's state for inode ino, taking a reference that
-// Release drops. A mount opens directories too, so that one removed
-// while open is kept (see wire.RemoveReq.Open) until its last Release. Opening drops the cached layout, so data another mount
-// committed before this open is seen (close-to-open).
+// Release drops. Opening drops the cached layout, so data another mount
+// committed before this open is seen (close-to-open). A mount opens
+// directories too, so that one removed while open is kept (see
+// wire.RemoveReq.Open) until its last Release.
 func (c *Client) Open(ino uint64) *File {
 	c.mu.Lock()
 	f := c.mu.files[ino]
@@ -151,6 +152,9 @@ func (c *Client) Open(ino uint64) *File {
 	f.mu.Unlock()
 	return f
 }
+
+// Ino is the inode the File is of.
+func (f *File) Ino() uint64 { return f.ino }
 
 // Release drops a reference taken by Open. The caller has flushed. The
 // last release of a file that was unlinked while open deletes it.

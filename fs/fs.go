@@ -145,6 +145,9 @@ func (f *FS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) f
 }
 
 func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
+	if f.refuseChown(in) {
+		return fuse.EPERM
+	}
 	req := &wire.SetAttrReq{Ino: in.NodeId}
 	if m, ok := in.GetMode(); ok {
 		req.Valid |= wire.SetMode

@@ -20,6 +20,36 @@ import (
 // the caller is not in the file's group; the kernel then sends a SETATTR
 // with nothing to set, or only the size. dropSgid adds that rule.
 
+// A SETATTR with nothing to set also comes from chown(fd, -1, -1), which
+// Linux refuses with EPERM to a caller who is not the owner when it
+// would have to clear such a setgid bit. The two look alike; a write
+// needs a descriptor open for writing, so without one the request is
+// taken for the chown and refused.
+
+// noAttrs is the Valid bits of a SETATTR with nothing to set.
+const noAttrs = fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_CTIME
+
+// refuseChown reports whether in is such a chown, to be refused.
+func (f *FS) refuseChown(in *fuse.SetAttrIn) bool {
+	if in.Caller.Uid == 0 || in.Valid&^noAttrs != 0 || f.openForWrite(in.NodeId) {
+		return false
+	}
+	a, err := f.c.GetAttr(ctx(), in.NodeId)
+	return err == nil && a.Uid != in.Caller.Uid && needsSgidDrop(in, a)
+}
+
+// openForWrite reports whether this mount has ino open for writing.
+func (f *FS) openForWrite(ino uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.mu.files {
+		if h.f.Ino() == ino && h.flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+			return true
+		}
+	}
+	return false
+}
+
 // privDropShape is the Valid bits such a SETATTR can carry.
 const privDropShape = fuse.FATTR_MODE | fuse.FATTR_SIZE | fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_CTIME | fuse.FATTR_KILL_SUIDGID
 
@@ -29,12 +59,16 @@ const privDropShape = fuse.FATTR_MODE | fuse.FATTR_SIZE | fuse.FATTR_FH | fuse.F
 // non-member cannot keep setgid: the kernel strips it first), and the
 // caller is not in the file's group.
 func (f *FS) dropSgid(in *fuse.SetAttrIn, a wire.Attr) (wire.Attr, error) {
-	// in.Uid is the owner to set; the caller's is in.Caller.
-	if in.Caller.Uid == 0 || in.Valid&^privDropShape != 0 || a.Mode&syscall.S_IFMT != syscall.S_IFREG ||
-		a.Mode&(syscall.S_ISGID|syscall.S_IXGRP) != syscall.S_ISGID || inGroup(in.Caller, a.Gid) {
+	if !needsSgidDrop(in, a) {
 		return a, nil
 	}
 	return f.c.SetAttr(ctx(), &wire.SetAttrReq{Ino: a.Ino, Valid: wire.SetMode, Mode: a.Mode & 0o7777 &^ syscall.S_ISGID})
+}
+
+func needsSgidDrop(in *fuse.SetAttrIn, a wire.Attr) bool {
+	// in.Uid is the owner to set; the caller's is in.Caller.
+	return in.Caller.Uid != 0 && in.Valid&^privDropShape == 0 && a.Mode&syscall.S_IFMT == syscall.S_IFREG &&
+		a.Mode&(syscall.S_ISGID|syscall.S_IXGRP) == syscall.S_ISGID && !inGroup(in.Caller, a.Gid)
 }
 
 // inGroup reports whether the caller's group or one of its supplementary

@@ -289,9 +289,8 @@ func modelListNames(list func([]byte) (int, error)) []string {
 
 // modelUsers run some operations: the test runs as root, and an
 // operation of another user runs on a thread whose file system ids and
-// groups are that user's (setfsuid drops root's file capabilities on
-// that thread too), so the kernel checks permissions as for that user
-// on both sides. Their ids are among the owners chown gives files.
+// groups are that user's and whose capabilities are dropped, so the
+// kernel checks permissions as for that user on both sides. Their ids are among the owners chown gives files.
 var modelUsers = []struct {
 	name     string
 	uid, gid uint32
@@ -329,11 +328,27 @@ func asModelUser(u int) (restore func()) {
 			panic(fmt.Sprintf("setgroups: %v", e))
 		}
 	}
+	// The thread's capabilities: setfsuid drops only those for file
+	// permissions, so the rest (CAP_SYS_ADMIN for trusted.* names, ...)
+	// are taken out of the effective set too, and put back after.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var caps [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &caps[0]); err != nil {
+		panic(fmt.Sprintf("capget: %v", err))
+	}
 	user := modelUsers[u]
 	setGroups(user.groups)
 	syscall.RawSyscall(unix.SYS_SETFSGID, uintptr(user.gid), 0, 0)
 	syscall.RawSyscall(unix.SYS_SETFSUID, uintptr(user.uid), 0, 0)
+	none := caps
+	none[0].Effective, none[1].Effective = 0, 0
+	if err := unix.Capset(&hdr, &none[0]); err != nil {
+		panic(fmt.Sprintf("capset: %v", err))
+	}
 	return func() {
+		if err := unix.Capset(&hdr, &caps[0]); err != nil {
+			panic(fmt.Sprintf("capset: %v", err))
+		}
 		syscall.RawSyscall(unix.SYS_SETFSUID, 0, 0, 0)
 		syscall.RawSyscall(unix.SYS_SETFSGID, 0, 0, 0)
 		setGroups(groups)

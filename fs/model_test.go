@@ -19,7 +19,12 @@ package fs_test
 // Known cairn bugs that the generator steers around until they are fixed
 // are the knownBug… switches in model_ops_test.go.
 //
-// The operations are in model_ops_test.go. Not covered (a later issue):
+// A quarter of the operations run as unprivileged users, so that the
+// kernel's permission checks and cairn's privilege dropping are compared
+// too (modelUsers in model_meta_ops_test.go).
+//
+// The operations are in model_ops_test.go, those on extended attributes
+// and times in model_meta_ops_test.go. Not covered (a later issue):
 // mmap, fallocate, locks, SEEK_DATA/SEEK_HOLE, timestamps beyond
 // utimensat and a sanity check, several mounts.
 

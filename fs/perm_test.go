@@ -209,6 +209,9 @@ func TestSetuidClearedOnWrite(t *testing.T) {
 		{B, "truncate -s 3 w5; " + stat + " w5"},
 		{A, "chmod 2767 w5"},
 		{R, "echo more >> w5; " + stat + " w5"},
+		// chown(-1, -1) by a stranger would have to clear that bit: EPERM.
+		{B, "perl -e 'chown(-1, -1, \"w5\") or print \"$!\\n\"'; " + stat + " w5"},
+		{A, "perl -e 'chown(-1, -1, \"w5\") or print \"$!\\n\"'; " + stat + " w5"},
 		{B, "dd if=/dev/zero of=w6 bs=1 count=1 seek=1 conv=notrunc status=none; " + stat + " w6"},
 		{R, "chown 4343 w7; " + stat + " w7"}, // chown by root clears them too
 		{R, "chmod 6755 w7 && chown :4343 w7; " + stat + " w7"},
@@ -253,6 +256,8 @@ func TestACLAsUsers(t *testing.T) {
 		{A, "touch sgf && chmod 2750 sgf"},
 		{permRoot, "chgrp 4343 sgf && chmod 2750 sgf && " + stat + " sgf"},
 		{A, "setfacl -m u:4343:r sgf && " + stat + " sgf"},
+		// Real programs carry ACLs and xattrs along.
+		{A, "setfattr -n user.note -v hello d/file && cp -a d/file d/copy && mv d/copy d/moved && " + facl + " d/moved && getfattr -d d/moved"},
 		// Only the owner (or root) may change an ACL.
 		{B, "setfacl -m u:4343:rwx d/file"},
 		{A, "setfacl -x u:4343 d/file && " + facl + " d/file"},

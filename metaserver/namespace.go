@@ -253,7 +253,7 @@ func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, err error) {
 		if err := tx.dropLink(n, parent, req.Open, req.Session); err != nil {
 			return err
 		}
-		if !n.isDir() || n.Nlink == 0 && slices.Contains(req.Open, n.Ino) {
+		if !n.isDir() || slices.Contains(req.Open, n.Ino) { // an open directory is kept too
 			gone = n.Attr
 		}
 		tx.touchDir(parent)
