@@ -79,7 +79,7 @@ func xattrScript(dir string) []string {
 	say("get missing: %s", get(p("f"), "user.a", 10))
 	say("list empty: %s", list(p("f")))
 	before := ctime(p("f"))
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // past a tick of the kernel's coarse clock
 	say("set: %s", errStr(unix.Lsetxattr(p("f"), "user.a", []byte("hello"), 0)))
 	say("ctime moved on set: %v", ctime(p("f")).After(before))
 	say("get: %s", get(p("f"), "user.a", 100))
