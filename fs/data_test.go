@@ -88,7 +88,7 @@ func dataTrace(t *testing.T, dir string) []string {
 	falloc(punch, 16000, 100)
 	falloc(punch, 20480, 4096)
 	falloc(unix.FALLOC_FL_PUNCH_HOLE, 0, 100) // EINVAL: punching needs KEEP_SIZE
-	falloc(punch, 0, 0)                        // EINVAL
+	falloc(punch, 0, 0)                       // EINVAL
 	falloc(punch, 4096, 4096)
 	write(8190, []byte("xy"))
 	falloc(punch, 0, 1<<20) // past the end: the size stays

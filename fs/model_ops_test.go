@@ -68,6 +68,9 @@ const (
 	opFstat
 	opReaddir
 	opReadFile
+	opFallocate // model_data_ops_test.go
+	opSeekData  // SEEK_DATA or SEEK_HOLE (flags)
+	opMmapWrite // a write through a shared mapping
 	// Whole-run operations, executed by the pair runner (model_test.go).
 	opCloseAll  // close every slot on both sides
 	opCheckTree // compare the whole trees
@@ -84,6 +87,7 @@ var opNames = [nOpKinds]string{
 	opReadlink: "readlink", opChmod: "chmod", opFchmod: "fchmod", opChown: "chown",
 	opLchown: "lchown", opFchown: "fchown", opStat: "stat", opLstat: "lstat", opFstat: "fstat",
 	opReaddir: "readdir", opReadFile: "readfile", opCloseAll: "close-all",
+	opFallocate: "fallocate", opSeekData: "seek-data", opMmapWrite: "mmap-write",
 	opCheckTree: "check-tree", opRestart: "RESTART",
 }
 
@@ -139,6 +143,8 @@ func (o modelOp) String() string {
 		return fmt.Sprintf("fchown    %s %d:%d", s, o.uid, o.gid)
 	case opCloseAll, opCheckTree, opRestart:
 		return o.kind.String()
+	case opFallocate, opSeekData, opMmapWrite:
+		return o.dataString()
 	default:
 		return fmt.Sprintf("%-9s %q", o.kind, o.path)
 	}
@@ -185,9 +191,14 @@ type opResult struct {
 	text            string // stat fields, listing, link target, ...
 	data            []byte // bytes read
 	hasRet, hasData bool
+	seek            int // SEEK_DATA or SEEK_HOLE: ret is compared by seekEqual
 }
 
+// equal compares cairn's result r with the local one o.
 func (r opResult) equal(o opResult) bool {
+	if r.seek != 0 || o.seek != 0 {
+		return r.seekEqual(o)
+	}
 	return r.errno == o.errno && r.ret == o.ret && r.text == o.text && r.hasData == o.hasData &&
 		(!r.hasData || slices.Equal(r.data, o.data))
 }
@@ -444,6 +455,8 @@ func (s *modelSide) exec(o modelOp) opResult {
 	case opReadFile:
 		r.data, r.errno = modelReadAll(s.p(o.path), unix.O_RDONLY)
 		r.hasData = r.errno == 0
+	case opFallocate, opSeekData, opMmapWrite:
+		r = s.execData(o, fd)
 	default:
 		panic(fmt.Sprintf("modelSide.exec: %v", o.kind))
 	}
@@ -833,7 +846,7 @@ var opWeights = []struct {
 	{opRename, 6}, {opRenameNoReplace, 2}, {opRenameExchange, 3}, {opLink, 4}, {opUnlink, 5},
 	{opMkdir, 5}, {opRmdir, 4}, {opSymlink, 3}, {opReadlink, 2}, {opChmod, 3}, {opFchmod, 1},
 	{opChown, 2}, {opLchown, 1}, {opFchown, 1}, {opStat, 4}, {opLstat, 3}, {opFstat, 4},
-	{opReaddir, 3}, {opReadFile, 2},
+	{opReaddir, 3}, {opReadFile, 2}, {opFallocate, 4}, {opSeekData, 4}, {opMmapWrite, 3},
 }
 
 // next makes one random operation given the local side's state.
@@ -854,9 +867,9 @@ func (g *modelGen) next(local *modelSide) modelOp {
 	ents := modelLocalEntries(local.root)
 	o := modelOp{kind: k}
 	switch k {
-	case opWrite, opPwrite, opFtruncate:
+	case opWrite, opPwrite, opFtruncate, opFallocate, opMmapWrite:
 		o.slot = g.slotFor(local, 'w')
-	case opRead, opPread, opLseek:
+	case opRead, opPread, opLseek, opSeekData:
 		o.slot = g.slotFor(local, 'r')
 	default:
 		o.slot = g.slotFor(local, 0)
@@ -959,6 +972,8 @@ func (g *modelGen) next(local *modelSide) modelOp {
 		o.path = g.anyPath(ents)
 	case opReadFile:
 		o.path = g.anyPath(ents, unix.S_IFREG)
+	case opFallocate, opSeekData, opMmapWrite:
+		g.dataOp(&o, local)
 	}
 	g.n++
 	if o.kind == opClose || o.kind == opOpen { // an open reuses its slot: it closes what was there
