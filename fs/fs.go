@@ -29,6 +29,7 @@ type FS struct {
 	c       *client.Client
 	log     *slog.Logger
 	timeout time.Duration // entry and attribute cache timeout
+	server  *fuse.Server  // set by Init, for cache invalidations (lock.go)
 
 	mu struct {
 		sync.Mutex

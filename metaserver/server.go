@@ -200,7 +200,14 @@ func (s *Server) mux() rpc.Mux {
 			return nil, wire.Errorf(wire.CodeInvalid, "lock without a session")
 		}
 		s.sessions.renew(r.Session, time.Now())
-		return s.locks.set(ctx, r)
+		resp, err := s.locks.set(ctx, r)
+		if err == nil && !resp.Conflict && r.Type != wire.LockUnlock {
+			// Mtime 0 (unknown) makes the client drop its caches.
+			if a, err := s.store.getAttr(r.Ino); err == nil {
+				resp.Mtime = a.Mtime
+			}
+		}
+		return resp, err
 	})
 	rpc.On(m, wire.MFallocate, func(_ context.Context, r *wire.FallocateReq) (wire.Message, error) {
 		return attrResp(s.store.fallocate(r))
