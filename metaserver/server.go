@@ -28,10 +28,11 @@ type Config struct {
 	CA        *pki.CA       // cluster CA; required
 	Replicas  int           // copies of each block; 3 if zero
 	DownAfter time.Duration // silence before a chunkserver is marked down; 15s if zero
+	Log       *slog.Logger  // slog.Default() if nil
+
 	// SessionTTL is how long a client session lives without renewal
 	// before its locks and orphans are dropped; 30s if zero.
 	SessionTTL time.Duration
-	Log        *slog.Logger // slog.Default() if nil
 }
 
 // Server is a running metaserver.
@@ -39,12 +40,13 @@ type Server struct {
 	cfg     Config
 	store   *store
 	members *members
+	rpc     *rpc.Server
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
 	// sessions and locks are in memory only: a restart loses them.
 	sessions *sessions
 	locks    *lockTable
-	rpc      *rpc.Server
-	stop     chan struct{}
-	wg       sync.WaitGroup
 }
 
 // Start opens the namespace in cfg.Dir and starts serving.

@@ -23,11 +23,14 @@ import (
 
 // Options shape the cluster. Zero values mean the defaults noted.
 type Options struct {
-	Chunkservers int           // 3 if zero
-	Replicas     int           // 3 if zero
-	NoMount      bool          // start the client but do not mount
-	Dir          string        // data directory; a fresh temporary one if empty (pass an old one to restart)
-	SessionTTL   time.Duration // metaserver client session lease; the metaserver's default if zero
+	Chunkservers int    // 3 if zero
+	Replicas     int    // 3 if zero
+	NoMount      bool   // start the client but do not mount
+	Dir          string // data directory; a fresh temporary one if empty (pass an old one to restart)
+
+	// SessionTTL is the metaserver's client session lease; its default
+	// if zero.
+	SessionTTL time.Duration
 }
 
 // Cluster is a running in-process cluster.
