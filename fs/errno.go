@@ -25,6 +25,7 @@ var errnoOf = map[wire.Code]syscall.Errno{
 	wire.CodeRange:       syscall.ERANGE,
 	wire.CodeTooBig:      syscall.EFBIG,
 	wire.CodeMlink:       syscall.EMLINK,
+	wire.CodeDeadlock:    syscall.EDEADLK,
 	wire.CodeUnavailable: syscall.ETIMEDOUT,
 }
 

@@ -27,6 +27,7 @@ const (
 	CodeRange       // ERANGE
 	CodeTooBig      // E2BIG / EFBIG
 	CodeMlink       // EMLINK
+	CodeDeadlock    // EDEADLK: waiting for the lock would wait forever
 	codeEnd
 )
 
@@ -35,7 +36,7 @@ var codeNames = [...]string{
 	"exists", "directory not empty", "not a directory", "is a directory",
 	"invalid argument", "no space", "name too long", "not permitted",
 	"i/o error", "unavailable", "corrupt", "no data", "out of range",
-	"too big", "too many links",
+	"too big", "too many links", "deadlock",
 }
 
 func (c Code) String() string {
