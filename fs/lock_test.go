@@ -93,7 +93,8 @@ func lockTrace(t *testing.T, path string) []string {
 
 	flock(a, unix.LOCK_SH)
 	flock(b, unix.LOCK_SH|unix.LOCK_NB)
-	flock(b, unix.LOCK_EX|unix.LOCK_NB)
+	flock(b, unix.LOCK_EX|unix.LOCK_NB) // fails, and b has lost its shared lock
+	flock(a, unix.LOCK_EX|unix.LOCK_NB) // so a can convert to exclusive
 	flock(a, unix.LOCK_UN)
 	flock(b, unix.LOCK_EX|unix.LOCK_NB) // upgrade: a let go
 	flock(a, unix.LOCK_SH|unix.LOCK_NB)

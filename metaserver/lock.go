@@ -113,6 +113,20 @@ func (l *lockTable) set(ctx context.Context, r *wire.LockReq) (*wire.LockResp, e
 	want := heldLock{lockOwner{r.Session, r.Owner}, r.Type, r.Start, r.End, r.Pid}
 	timeout := time.NewTimer(lockWaitMax)
 	defer timeout.Stop()
+	if k.kind == wire.LockFlock && want.typ != wire.LockUnlock {
+		// Linux converts a flock lock by dropping the old one first, so
+		// a conversion that has to wait, or fails, has lost it.
+		l.mu.Lock()
+		for _, h := range l.mu.held[k] {
+			if h.lockOwner == want.lockOwner && h.typ != want.typ {
+				unlock := want
+				unlock.typ = wire.LockUnlock
+				l.applyLocked(k, unlock)
+				break
+			}
+		}
+		l.mu.Unlock()
+	}
 	for {
 		l.mu.Lock()
 		h, conflict := heldLock{}, false
