@@ -60,8 +60,8 @@ type Client struct {
 		cmap     cluster.Map
 		replicas int
 		files    map[uint64]*File // open files by inode
-		// lockOwners lists, by inode, the POSIX lock owners that may hold
-		// locks, so that a close by anyone else costs no call (lock.go).
+		// lockOwners lists, by inode, the lock owners that may hold locks
+		// there, so that a close by anyone else costs no call (lock.go).
 		lockOwners map[uint64]map[uint64]bool
 	}
 }

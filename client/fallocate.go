@@ -20,6 +20,9 @@ func (f *File) Fallocate(ctx context.Context, mode uint32, off, length uint64) (
 	err := f.c.meta(ctx, wire.MFallocate, &wire.FallocateReq{Ino: f.ino, Mode: mode, Off: off, Len: length}, &resp)
 	f.mu.Lock()
 	f.dropLayoutLocked() // refetched, with the new size, at the next read
+	if err == nil {
+		f.mu.known = resp.Attr.Mtime
+	}
 	f.mu.Unlock()
 	return resp.Attr, err
 }

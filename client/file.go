@@ -45,6 +45,9 @@ type File struct {
 		// older than it, and must not shrink the kernel's size (which
 		// would drop cached and mapped pages). See overlayDirty.
 		floor uint64
+		// known is the mtime of the cluster's copy that this mount's
+		// caches reflect, from its own commits or a lock (lock.go).
+		known int64
 	}
 }
 
@@ -358,6 +361,7 @@ func (f *File) Flush(ctx context.Context) error {
 	defer f.mu.Unlock()
 	if firstErr == nil {
 		f.mu.floor = max(f.mu.floor, resp.Attr.Size)
+		f.mu.known = resp.Attr.Mtime
 	}
 	// The batch is done with, committed or failed: a failed write is
 	// reported here, to the flush (close/fsync) that asked for it, and
@@ -575,6 +579,7 @@ func (f *File) Truncate(ctx context.Context, size uint64) (wire.Attr, error) {
 		f.mu.size = resp.Attr.Size
 		f.mu.dirtyEnd = min(f.mu.dirtyEnd, resp.Attr.Size)
 		f.mu.floor = resp.Attr.Size
+		f.mu.known = resp.Attr.Mtime
 	}
 	f.mu.Unlock()
 	return resp.Attr, err

@@ -42,8 +42,19 @@ func (c *Client) TestLock(ctx context.Context, ino uint64, lk Lock) (conflict Lo
 // with taken false if another owner's lock is in the way; with wait it
 // returns only when it has the lock, or with ctx's error when ctx ends
 // (the waiting process was interrupted).
-func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (taken bool, err error) {
-	if lk.Type != wire.LockUnlock {
+//
+// Locks also order data between mounts, as on NFS: an unlock first
+// commits this mount's writes to the file, and a lock finding that the
+// file changed since this mount's caches were filled drops them (stale
+// true: the caller drops the kernel's page cache too), so a process
+// that locks sees what the previous holder wrote under the lock.
+func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (taken, stale bool, err error) {
+	var flushErr error
+	if lk.Type == wire.LockUnlock {
+		if f := c.openFile(ino); f != nil {
+			flushErr = f.Flush(ctx) // reported, but the lock goes all the same
+		}
+	} else {
 		// Noted before the call: if the answer is lost, the lock may be
 		// held all the same, and the owner's close must still release it.
 		c.noteLockOwner(ino, lk.Owner)
@@ -52,18 +63,39 @@ func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (t
 		var resp wire.LockResp
 		if err := c.meta(ctx, wire.MSetLock, c.lockReq(ino, lk, wait), &resp); err != nil {
 			if ctx.Err() != nil {
-				return false, ctx.Err() // interrupted: EINTR, not a server failure
+				return false, false, ctx.Err() // interrupted: EINTR, not a server failure
 			}
-			return false, err
+			return false, false, err
 		}
 		if !resp.Conflict {
-			return true, nil
+			if lk.Type != wire.LockUnlock {
+				if f := c.openFile(ino); f != nil {
+					stale = f.catchUp(resp.Mtime)
+				}
+			}
+			return true, stale, flushErr
 		}
 		if !wait {
-			return false, nil
+			return false, false, flushErr
 		}
 		// The metaserver waits a bounded time per call: ask again.
 	}
+}
+
+// catchUp drops the cached layout if the cluster's copy (whose mtime is
+// mtime, 0 if unknown) is not the one the caches reflect, and reports
+// whether it was not.
+func (f *File) catchUp(mtime int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if mtime != 0 && mtime == f.mu.known {
+		return false
+	}
+	f.mu.known = mtime
+	if !f.dirtyLocked() { // this mount's own unflushed writes stay on top
+		f.dropLayoutLocked()
+	}
+	return true
 }
 
 // ReleaseLocks drops every lock owner holds on ino, of both kinds: a
@@ -84,7 +116,7 @@ func (c *Client) ReleaseLocks(ctx context.Context, ino, owner uint64) error {
 	}
 	for _, kind := range []uint8{wire.LockPosix, wire.LockFlock} {
 		lk := Lock{Owner: owner, Kind: kind, Type: wire.LockUnlock, Start: 0, End: wire.LockEnd}
-		if _, err := c.SetLock(ctx, ino, lk, false); err != nil {
+		if _, _, err := c.SetLock(ctx, ino, lk, false); err != nil {
 			return err
 		}
 	}

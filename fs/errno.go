@@ -26,6 +26,7 @@ var errnoOf = map[wire.Code]syscall.Errno{
 	wire.CodeTooBig:      syscall.EFBIG,
 	wire.CodeMlink:       syscall.EMLINK,
 	wire.CodeNotSup:      syscall.EOPNOTSUPP,
+	wire.CodeDeadlock:    syscall.EDEADLK,
 	wire.CodeUnavailable: syscall.ETIMEDOUT,
 }
 

@@ -41,6 +41,13 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 }
 
 func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	// The kernel may open through a cached name whose file another mount
+	// has since removed (sqlite's -journal, created and deleted by each
+	// writer). ESTALE makes it look the name up again, and then create
+	// or not find it, as it should.
+	if _, err := f.c.GetAttr(ctx(), in.NodeId); errors.Is(err, wire.ErrNotFound) {
+		return fuse.Status(syscall.ESTALE)
+	}
 	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
 	f.openCache(in.NodeId, h, in.Flags, out)
 	out.Fh = f.addFile(h)

@@ -78,7 +78,12 @@ func (f *FS) setLock(cancel <-chan struct{}, in *fuse.LkIn, wait bool) fuse.Stat
 	}
 	ctx, stop := cancelContext(cancel)
 	defer stop()
-	taken, err := f.c.SetLock(ctx, in.NodeId, lk, wait)
+	taken, stale, err := f.c.SetLock(ctx, in.NodeId, lk, wait)
+	if stale && f.server != nil {
+		// Another mount changed the file: drop the kernel's pages (and
+		// attributes) of it, so this process reads the new data.
+		f.server.InodeNotify(in.NodeId, 0, 0)
+	}
 	if err != nil {
 		return f.toStatus("setlk", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,7 +93,8 @@ func lockTrace(t *testing.T, path string) []string {
 
 	flock(a, unix.LOCK_SH)
 	flock(b, unix.LOCK_SH|unix.LOCK_NB)
-	flock(b, unix.LOCK_EX|unix.LOCK_NB)
+	flock(b, unix.LOCK_EX|unix.LOCK_NB) // fails, and b has lost its shared lock
+	flock(a, unix.LOCK_EX|unix.LOCK_NB) // so a can convert to exclusive
 	flock(a, unix.LOCK_UN)
 	flock(b, unix.LOCK_EX|unix.LOCK_NB) // upgrade: a let go
 	flock(a, unix.LOCK_SH|unix.LOCK_NB)
@@ -147,6 +150,28 @@ func TestLockHelper(t *testing.T) {
 		say("error " + err.Error())
 		os.Exit(1)
 	}
+	if mode == "deadlock" {
+		// Lock 10 bytes at CAIRN_LOCK_FIRST; on a line from stdin, wait
+		// for 10 at CAIRN_LOCK_SECOND.
+		first, _ := strconv.Atoi(os.Getenv("CAIRN_LOCK_FIRST"))
+		second, _ := strconv.Atoi(os.Getenv("CAIRN_LOCK_SECOND"))
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Start: int64(first), Len: 10}
+		if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk); err != nil {
+			say("error " + err.Error())
+			os.Exit(1)
+		}
+		say("locked")
+		in := bufio.NewReader(os.Stdin)
+		in.ReadString('\n')
+		lk = unix.Flock_t{Type: unix.F_WRLCK, Start: int64(second), Len: 10}
+		if err := unix.FcntlFlock(f.Fd(), unix.F_SETLKW, &lk); err != nil {
+			say("wait: " + err.Error())
+		} else {
+			say("wait: got it")
+		}
+		io.Copy(io.Discard, in)
+		os.Exit(0)
+	}
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: 0, Len: 0}
 	cmd := unix.F_SETLK
 	if mode == "wait" {
@@ -173,14 +198,16 @@ func TestLockHelper(t *testing.T) {
 type lockHelper struct {
 	cmd   *exec.Cmd
 	lines chan string
+	stdin io.WriteCloser
 }
 
-func startLockHelper(t *testing.T, mode, path string) *lockHelper {
+func startLockHelper(t *testing.T, mode, path string, env ...string) *lockHelper {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelper$")
-	cmd.Env = append(os.Environ(), "CAIRN_LOCK_HELPER="+mode, "CAIRN_LOCK_FILE="+path)
+	cmd.Env = append(append(os.Environ(), "CAIRN_LOCK_HELPER="+mode, "CAIRN_LOCK_FILE="+path), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if _, err := cmd.StdinPipe(); err != nil {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
 	out, err := cmd.StdoutPipe()
@@ -190,7 +217,7 @@ func startLockHelper(t *testing.T, mode, path string) *lockHelper {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &lockHelper{cmd: cmd, lines: make(chan string, 16)}
+	h := &lockHelper{cmd: cmd, lines: make(chan string, 16), stdin: stdin}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -320,6 +347,48 @@ func TestLockProcessesAndMounts(t *testing.T) {
 	if n := c.Meta.LockCount(); n != 0 {
 		t.Fatalf("metaserver still holds %d locks", n)
 	}
+}
+
+// deadlockTrace has two processes lock 10 bytes each and then wait for
+// the other's: the second to wait must get EDEADLK, and the first gets
+// its lock when the second dies. path1 and path2 name the same file
+// (on cairn, through two mounts).
+func deadlockTrace(t *testing.T, path1, path2 string) []string {
+	if err := os.WriteFile(path1, make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p1 := startLockHelper(t, "deadlock", path1, "CAIRN_LOCK_FIRST=0", "CAIRN_LOCK_SECOND=10")
+	p1.expect(t, "locked", 10*time.Second)
+	p2 := startLockHelper(t, "deadlock", path2, "CAIRN_LOCK_FIRST=10", "CAIRN_LOCK_SECOND=0")
+	p2.expect(t, "locked", 10*time.Second)
+	var trace []string
+	next := func(h *lockHelper, name string) {
+		select {
+		case line := <-h.lines:
+			trace = append(trace, name+" "+line)
+		case <-time.After(5 * time.Second):
+			trace = append(trace, name+" still waiting")
+		}
+	}
+	fmt.Fprintln(p1.stdin)
+	time.Sleep(200 * time.Millisecond) // p1 is waiting now
+	fmt.Fprintln(p2.stdin)
+	next(p2, "second")
+	p2.kill()
+	next(p1, "first")
+	return trace
+}
+
+func TestLockDeadlockDetected(t *testing.T) {
+	local := filepath.Join(t.TempDir(), "f")
+	want := deadlockTrace(t, local, local)
+	c := testcluster.Start(t, testcluster.Options{})
+	_, mnt2 := c.AddMount(t)
+	got := deadlockTrace(t, c.Path("f"), filepath.Join(mnt2, "f"))
+	if !slices.Equal(got, want) {
+		t.Fatalf("cairn (two mounts): %q\nlocal: %q", got, want)
+	}
+	t.Logf("both: %q", got)
 }
 
 // TestLockFlockAcrossMounts: flock(1) on one mount waits for a holder on

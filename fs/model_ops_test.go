@@ -77,6 +77,9 @@ const (
 	opRemovexattr
 	opUtimens
 	opFutimens
+	opFallocate // model_data_ops_test.go
+	opSeekData  // SEEK_DATA or SEEK_HOLE (flags)
+	opMmapWrite // a write through a shared mapping
 	// Whole-run operations, executed by the pair runner (model_test.go).
 	opCloseAll  // close every slot on both sides
 	opCheckTree // compare the whole trees
@@ -93,6 +96,7 @@ var opNames = [nOpKinds]string{
 	opReadlink: "readlink", opChmod: "chmod", opFchmod: "fchmod", opChown: "chown",
 	opLchown: "lchown", opFchown: "fchown", opStat: "stat", opLstat: "lstat", opFstat: "fstat",
 	opReaddir: "readdir", opReadFile: "readfile", opCloseAll: "close-all",
+	opFallocate: "fallocate", opSeekData: "seek-data", opMmapWrite: "mmap-write",
 	opCheckTree: "check-tree", opRestart: "RESTART",
 	opSetxattr: "setxattr", opFsetxattr: "fsetxattr", opGetxattr: "getxattr", opFgetxattr: "fgetxattr",
 	opListxattr: "listxattr", opRemovexattr: "removexattr", opUtimens: "utimensat", opFutimens: "futimens",
@@ -162,6 +166,8 @@ func (o modelOp) String() string {
 		return fmt.Sprintf("fchown    %s %d:%d", s, o.uid, o.gid)
 	case opCloseAll, opCheckTree, opRestart:
 		return o.kind.String()
+	case opFallocate, opSeekData, opMmapWrite:
+		return o.dataString()
 	default:
 		return fmt.Sprintf("%-9s %q", o.kind, o.path)
 	}
@@ -208,9 +214,14 @@ type opResult struct {
 	text            string // stat fields, listing, link target, ...
 	data            []byte // bytes read
 	hasRet, hasData bool
+	seek            int // SEEK_DATA or SEEK_HOLE: ret is compared by seekEqual
 }
 
+// equal compares cairn's result r with the local one o.
 func (r opResult) equal(o opResult) bool {
+	if r.seek != 0 || o.seek != 0 {
+		return r.seekEqual(o)
+	}
 	return r.errno == o.errno && r.ret == o.ret && r.text == o.text && r.hasData == o.hasData &&
 		(!r.hasData || slices.Equal(r.data, o.data))
 }
@@ -472,6 +483,8 @@ func (s *modelSide) exec(o modelOp) opResult {
 		r.hasData = r.errno == 0
 	case opSetxattr, opFsetxattr, opGetxattr, opFgetxattr, opListxattr, opRemovexattr, opUtimens, opFutimens:
 		r = s.execMeta(o, fd)
+	case opFallocate, opSeekData, opMmapWrite:
+		r = s.execData(o, fd)
 	default:
 		panic(fmt.Sprintf("modelSide.exec: %v", o.kind))
 	}
@@ -864,6 +877,7 @@ var opWeights = []struct {
 	{opReaddir, 3}, {opReadFile, 2},
 	{opSetxattr, 3}, {opFsetxattr, 1}, {opGetxattr, 3}, {opFgetxattr, 1}, {opListxattr, 2},
 	{opRemovexattr, 2}, {opUtimens, 3}, {opFutimens, 1},
+	{opReaddir, 3}, {opReadFile, 2}, {opFallocate, 4}, {opSeekData, 4}, {opMmapWrite, 3},
 }
 
 // next makes one random operation given the local side's state.
@@ -884,9 +898,9 @@ func (g *modelGen) next(local *modelSide) modelOp {
 	ents := modelLocalEntries(local.root)
 	o := modelOp{kind: k}
 	switch k {
-	case opWrite, opPwrite, opFtruncate:
+	case opWrite, opPwrite, opFtruncate, opFallocate, opMmapWrite:
 		o.slot = g.slotFor(local, 'w')
-	case opRead, opPread, opLseek:
+	case opRead, opPread, opLseek, opSeekData:
 		o.slot = g.slotFor(local, 'r')
 	default:
 		o.slot = g.slotFor(local, 0)
@@ -991,6 +1005,8 @@ func (g *modelGen) next(local *modelSide) modelOp {
 		o.path = g.anyPath(ents, unix.S_IFREG)
 	case opSetxattr, opFsetxattr, opGetxattr, opFgetxattr, opListxattr, opRemovexattr, opUtimens, opFutimens:
 		g.metaOp(&o, ents, local)
+	case opFallocate, opSeekData, opMmapWrite:
+		g.dataOp(&o, local)
 	}
 	g.n++
 	if o.kind == opClose || o.kind == opOpen { // an open reuses its slot: it closes what was there

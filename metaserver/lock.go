@@ -45,13 +45,22 @@ type lockTable struct {
 		// changed is closed (and replaced) whenever a lock goes, waking
 		// every waiter to try again.
 		changed chan struct{}
+		// waiting says what each blocked POSIX owner waits for, to find
+		// deadlocks (deadlockLocked).
+		waiting map[lockOwner]waitFor
 	}
+}
+
+type waitFor struct {
+	key  lockKey
+	want heldLock
 }
 
 func newLockTable() *lockTable {
 	l := &lockTable{}
 	l.mu.held = make(map[lockKey][]heldLock)
 	l.mu.changed = make(chan struct{})
+	l.mu.waiting = make(map[lockOwner]waitFor)
 	return l
 }
 
@@ -104,6 +113,20 @@ func (l *lockTable) set(ctx context.Context, r *wire.LockReq) (*wire.LockResp, e
 	want := heldLock{lockOwner{r.Session, r.Owner}, r.Type, r.Start, r.End, r.Pid}
 	timeout := time.NewTimer(lockWaitMax)
 	defer timeout.Stop()
+	if k.kind == wire.LockFlock && want.typ != wire.LockUnlock {
+		// Linux converts a flock lock by dropping the old one first, so
+		// a conversion that has to wait, or fails, has lost it.
+		l.mu.Lock()
+		for _, h := range l.mu.held[k] {
+			if h.lockOwner == want.lockOwner && h.typ != want.typ {
+				unlock := want
+				unlock.typ = wire.LockUnlock
+				l.applyLocked(k, unlock)
+				break
+			}
+		}
+		l.mu.Unlock()
+	}
 	for {
 		l.mu.Lock()
 		h, conflict := heldLock{}, false
@@ -120,20 +143,71 @@ func (l *lockTable) set(ctx context.Context, r *wire.LockReq) (*wire.LockResp, e
 			l.mu.Unlock()
 			return &wire.LockResp{}, nil
 		}
-		changed := l.mu.changed
-		l.mu.Unlock()
 		resp := &wire.LockResp{Conflict: true, Type: h.typ, Start: h.start, End: h.end, Pid: h.pid}
 		if !r.Wait {
+			l.mu.Unlock()
 			return resp, nil
 		}
+		if k.kind == wire.LockPosix && l.deadlockLocked(k, want) {
+			l.mu.Unlock()
+			return nil, wire.Errorf(wire.CodeDeadlock, "lock on inode %d [%d, %d]", r.Ino, r.Start, r.End)
+		}
+		l.mu.waiting[want.lockOwner] = waitFor{k, want}
+		changed := l.mu.changed
+		l.mu.Unlock()
+		var err error
+		timedOut := false
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			err = ctx.Err()
 		case <-timeout.C:
+			timedOut = true
+		}
+		l.mu.Lock()
+		delete(l.mu.waiting, want.lockOwner)
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if timedOut {
 			return resp, nil
 		}
 	}
+}
+
+// deadlockLocked reports whether want's owner waiting for k would close
+// a cycle: an owner holding a conflicting lock waits, directly or through
+// other waiting owners, for a lock want's owner holds. As Linux, only
+// POSIX locks are checked (an OFD or flock owner can wait forever).
+func (l *lockTable) deadlockLocked(k lockKey, want heldLock) bool {
+	seen := map[lockOwner]bool{}
+	var blockers func(k lockKey, w heldLock) []lockOwner
+	blockers = func(k lockKey, w heldLock) []lockOwner {
+		var out []lockOwner
+		for _, h := range l.mu.held[k] {
+			if h.lockOwner != w.lockOwner && overlaps(h, w) && (h.typ == wire.LockWrite || w.typ == wire.LockWrite) {
+				out = append(out, h.lockOwner)
+			}
+		}
+		return out
+	}
+	queue := blockers(k, want)
+	for len(queue) > 0 {
+		o := queue[0]
+		queue = queue[1:]
+		if o == want.lockOwner {
+			return true
+		}
+		if seen[o] {
+			continue
+		}
+		seen[o] = true
+		if w, ok := l.mu.waiting[o]; ok {
+			queue = append(queue, blockers(w.key, w.want)...)
+		}
+	}
+	return false
 }
 
 // applyLocked sets want's range to want's type for its owner (unlock

@@ -75,7 +75,13 @@ func TestJoinMovesOnlyChangedBlocks(t *testing.T) {
 		}
 	}
 	took := waitFor(t, 20*time.Second, "every block is on its new top 3", func() bool { return onTargets(t, c, after, ids) })
-	st := tasks(t, c)
+	// The counters are updated when a task's reply arrives, a moment
+	// after its effect is visible on the chunkservers.
+	var st *wire.TasksResp
+	waitFor(t, 5*time.Second, "the status counts every move and reclaim", func() bool {
+		st = tasks(t, c)
+		return st.BytesMoved >= uint64(changed*size) && st.BytesReclaimed >= uint64(changed*size)
+	})
 	t.Logf("join: %d of %d blocks moved to the new node in %v; status: moved %d bytes, reclaimed %d", changed, len(ids), took.Round(time.Millisecond), st.BytesMoved, st.BytesReclaimed)
 	if changed == 0 || changed == len(ids) {
 		t.Fatalf("%d of %d blocks changed top 3: the test needs some but not all", changed, len(ids))

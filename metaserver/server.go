@@ -28,10 +28,11 @@ type Config struct {
 	CA        *pki.CA       // cluster CA; required
 	Replicas  int           // copies of each block; 3 if zero
 	DownAfter time.Duration // silence before a chunkserver is marked down; 15s if zero
+	Log       *slog.Logger  // slog.Default() if nil
+
 	// SessionTTL is how long a client session lives without renewal
 	// before its locks and orphans are dropped; 30s if zero.
 	SessionTTL time.Duration
-	Log        *slog.Logger // slog.Default() if nil
 
 	// Background work (scheduler.go).
 	GCGrace        time.Duration // unreferenced blocks are kept this long; 5m if zero
@@ -46,12 +47,13 @@ type Server struct {
 	cfg     Config
 	store   *store
 	members *members
+	rpc     *rpc.Server
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
 	// sessions and locks are in memory only: a restart loses them.
 	sessions *sessions
 	locks    *lockTable
-	rpc      *rpc.Server
-	stop     chan struct{}
-	wg       sync.WaitGroup
 
 	sched  *scheduler
 	chunks *rpc.Client   // to chunkservers, for background tasks
@@ -234,7 +236,14 @@ func (s *Server) mux() rpc.Mux {
 			return nil, wire.Errorf(wire.CodeInvalid, "lock without a session")
 		}
 		s.sessions.renew(r.Session, time.Now())
-		return s.locks.set(ctx, r)
+		resp, err := s.locks.set(ctx, r)
+		if err == nil && !resp.Conflict && r.Type != wire.LockUnlock {
+			// Mtime 0 (unknown) makes the client drop its caches.
+			if a, err := s.store.getAttr(r.Ino); err == nil {
+				resp.Mtime = a.Mtime
+			}
+		}
+		return resp, err
 	})
 	rpc.On(m, wire.MACLCount, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
 		n, err := s.store.aclCount()

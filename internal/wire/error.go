@@ -28,6 +28,7 @@ const (
 	CodeTooBig      // E2BIG / EFBIG
 	CodeMlink       // EMLINK
 	CodeNotSup      // EOPNOTSUPP
+	CodeDeadlock    // EDEADLK: waiting for the lock would wait forever
 	codeEnd
 )
 
@@ -36,7 +37,7 @@ var codeNames = [...]string{
 	"exists", "directory not empty", "not a directory", "is a directory",
 	"invalid argument", "no space", "name too long", "not permitted",
 	"i/o error", "unavailable", "corrupt", "no data", "out of range",
-	"too big", "too many links", "not supported",
+	"too big", "too many links", "not supported", "deadlock",
 }
 
 func (c Code) String() string {

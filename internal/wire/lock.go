@@ -82,11 +82,15 @@ func (m *LockReq) Decode(r *Reader) {
 // (MGetLock: nothing conflicts). Conflict true: a lock of another owner,
 // described by Type, Start, End and Pid, is in the way; for a waiting
 // MSetLock it means the wait timed out and the client asks again.
+// Mtime is the file's mtime when MSetLock took a lock: a client whose
+// cached data is older drops it, so that what the previous holder wrote
+// (and flushed before unlocking) is seen.
 type LockResp struct {
 	Conflict   bool
 	Type       uint8
 	Start, End uint64
 	Pid        uint32
+	Mtime      int64
 }
 
 func (m *LockResp) Append(b []byte) []byte {
@@ -94,7 +98,8 @@ func (m *LockResp) Append(b []byte) []byte {
 	b = AppendU8(b, m.Type)
 	b = AppendU64(b, m.Start)
 	b = AppendU64(b, m.End)
-	return AppendU32(b, m.Pid)
+	b = AppendU32(b, m.Pid)
+	return AppendI64(b, m.Mtime)
 }
 
 func (m *LockResp) Decode(r *Reader) {
@@ -103,4 +108,5 @@ func (m *LockResp) Decode(r *Reader) {
 	m.Start = r.U64()
 	m.End = r.U64()
 	m.Pid = r.U32()
+	m.Mtime = r.I64()
 }

@@ -261,7 +261,7 @@ func examples() []Message {
 		&SessionReq{Session: 0xfeedface, End: true},
 		&SessionResp{TTL: 30e9},
 		&LockReq{Session: 1, Ino: 2, Owner: 3, Pid: 4, Kind: LockFlock, Type: LockWrite, Start: 5, End: LockEnd, Wait: true},
-		&LockResp{Conflict: true, Type: LockRead, Start: 10, End: 20, Pid: 99},
+		&LockResp{Conflict: true, Type: LockRead, Start: 10, End: 20, Pid: 99, Mtime: 1700000000000000002},
 		&FallocateReq{Ino: 5, Mode: FallocPunchHole | FallocKeepSize, Off: 4096, Len: 1 << 33},
 		&ReadDirReq{Ino: 1, After: "m", Limit: 100},
 		&ReadDirResp{Entries: []DirEntry{{Name: "a", Attr: attr}, {Name: "b", Attr: Attr{Ino: 8}}}, More: true},
