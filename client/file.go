@@ -48,7 +48,7 @@ type pendingBlock struct {
 	id   block.ID
 	done chan struct{} // closed when the upload finished; err says how
 	err  error
-	at   time.Time // when the upload finished (see keepUploads)
+	at   time.Time // when the upload started (see keepUploads)
 }
 
 func (p *pendingBlock) end() uint64 { return p.off + uint64(len(p.data)) }
@@ -176,8 +176,8 @@ func (f *File) sealLocked() {
 		p.id = block.Sum(p.data)
 		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
 		defer cancel()
+		p.at = time.Now() // its first copy may land at once, however long the rest take
 		p.err = f.c.putBlock(ctx, p.id, p.data)
-		p.at = time.Now()
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
 		}

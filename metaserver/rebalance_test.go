@@ -116,7 +116,7 @@ func TestDrainMovesEverythingOff(t *testing.T) {
 	if err := chunkRPC(t, c).Call(context.Background(), c.Meta.Addr(), wire.MDrain, &wire.DrainReq{Node: c.Chunks[0].Addr()}, &wire.Empty{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond) // clients refresh their map every 2s
+	time.Sleep(5 * time.Second) // clients refresh their map every 2s
 	more := smallFiles(t, c, "after", 5, 1000)
 	for _, id := range more {
 		if _, err := os.Stat(blockFile(c, 0, id)); err == nil {
