@@ -59,7 +59,6 @@ func TestJoinMovesOnlyChangedBlocks(t *testing.T) {
 	const size = 64 << 10
 	c := testcluster.Start(t, testcluster.Options{NoMount: true, GCGrace: time.Second, ReconcileEvery: 200 * time.Millisecond})
 	ids := smallFiles(t, c, "f", 60, size)
-	before := clusterMap(t, c)
 	c.StartChunk(t, 3)
 	after := clusterMap(t, c)
 	if len(after.Up()) != 4 {
@@ -86,7 +85,6 @@ func TestJoinMovesOnlyChangedBlocks(t *testing.T) {
 	if st.BytesReclaimed != uint64(changed*size) {
 		t.Fatalf("reclaimed %d bytes, want the %d extra copies (%d bytes)", st.BytesReclaimed, changed, changed*size)
 	}
-	_ = before
 }
 
 // TestWeightsHonoured: a chunkserver with 4 times the weight holds more
@@ -94,7 +92,7 @@ func TestJoinMovesOnlyChangedBlocks(t *testing.T) {
 func TestWeightsHonoured(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{NoMount: true, Chunkservers: 5, Weights: []uint64{1, 1, 1, 1, 4},
 		ReconcileEvery: time.Hour})
-	ids := smallFiles(t, c, "f", 100, 4096)
+	smallFiles(t, c, "f", 100, 4096)
 	count := make([]int, 5)
 	for i := range c.Chunks {
 		count[i] = len(storedBlocks(t, c, i))
@@ -105,7 +103,6 @@ func TestWeightsHonoured(t *testing.T) {
 			t.Fatalf("heavy node holds %d blocks, light node %d holds %d: weight not honoured", count[4], i, count[i])
 		}
 	}
-	_ = ids
 }
 
 // TestDrainMovesEverythingOff: a drained chunkserver ends up empty, every
