@@ -37,6 +37,7 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 	metaAddr := fl.String("meta-addr", defaultMetaAddr, "UDP address the metaserver listens on (port 0 picks a free one)")
 	debug := fl.Bool("debug", false, "log every FUSE request")
 	bg := backgroundFlags(fl)
+	downAfter := fl.Duration("down-after", 15*time.Second, "silence after which a chunkserver is marked down")
 	return func(args []string) error {
 		if err := wantArgs(args, "DATA_DIR", "MOUNTPOINT"); err != nil {
 			return err
@@ -66,6 +67,7 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 		defer closers.closeAll(log)
 		metaCfg := metaserver.Config{
 			Dir: filepath.Join(dataDir, "meta"), Addr: *metaAddr, CA: ca, Replicas: *replicas, Log: log,
+			DownAfter: *downAfter,
 		}
 		if err := bg.apply(&metaCfg); err != nil {
 			return err
