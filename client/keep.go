@@ -15,6 +15,10 @@ import (
 // (minutes by default), which an upload that waited long for its file's
 // close or fsync could exceed; touching restarts the clock, and a block
 // already gone is uploaded again from memory.
+// touchBatch bounds the IDs in one touch request, well inside the
+// message size limit.
+const touchBatch = 1 << 14
+
 // keepUploads makes sure the old blocks of a batch about to be committed
 // are on their chunkservers and will stay there for a grace period.
 func (c *Client) keepUploads(ctx context.Context, batch []*pendingBlock) error {
@@ -37,18 +41,22 @@ func (c *Client) keepUploads(ctx context.Context, batch []*pendingBlock) error {
 		}
 	}
 	missing := map[block.ID]bool{}
-	for addr, ids := range ask {
-		var resp wire.TouchResp
-		err := c.rpc.Call(ctx, addr, wire.CTouch, &wire.TouchReq{IDs: ids}, &resp)
-		c.suspects.note(addr, err)
-		if err != nil {
-			for _, id := range ids {
+	for addr, all := range ask {
+		for len(all) > 0 {
+			ids := all[:min(len(all), touchBatch)]
+			all = all[len(ids):]
+			var resp wire.TouchResp
+			err := c.rpc.Call(ctx, addr, wire.CTouch, &wire.TouchReq{IDs: ids}, &resp)
+			c.suspects.note(addr, err)
+			if err != nil {
+				for _, id := range ids {
+					missing[id] = true
+				}
+				continue
+			}
+			for _, id := range resp.Missing {
 				missing[id] = true
 			}
-			continue
-		}
-		for _, id := range resp.Missing {
-			missing[id] = true
 		}
 	}
 	for _, p := range old {
