@@ -72,6 +72,26 @@ func (s *Server) taskMux(m rpc.Mux) {
 		}
 		return resp, nil
 	})
+	rpc.On(m, wire.CVerify, func(_ context.Context, r *wire.VerifyReq) (wire.Message, error) {
+		resp := &wire.VerifyResp{}
+		for _, id := range r.IDs {
+			_, err := s.store.get(id)
+			switch {
+			case errors.Is(err, wire.ErrCorrupt):
+				s.cfg.Log.Error("verify: block fails its hash; quarantined", "block", id.String(), "dir", s.cfg.Dir)
+				if err := s.store.quarantine(id); err != nil {
+					return nil, err
+				}
+				s.stats.corrupt.Add(1)
+				resp.Bad = append(resp.Bad, id)
+			case errors.Is(err, wire.ErrNotFound):
+				resp.Missing = append(resp.Missing, id)
+			case err != nil:
+				return nil, err
+			}
+		}
+		return resp, nil
+	})
 	rpc.On(m, wire.CScrub, func(ctx context.Context, r *wire.ScrubReq) (wire.Message, error) {
 		return s.scrub(ctx, r.After, r.MaxBytes)
 	})

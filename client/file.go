@@ -77,7 +77,7 @@ type pendingBlock struct {
 	id   block.ID      // set before data is dropped
 	done chan struct{} // closed when the upload finished; err says how
 	err  error
-	at   time.Time // when the upload finished (see keepUploads)
+	at   time.Time // when the upload started (see keepUploads)
 }
 
 // packRun is one write gathered into a pack: file range [off, off+n) is
@@ -301,8 +301,8 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 		p.id = block.Sum(p.data)
 		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
 		defer cancel()
+		p.at = time.Now() // its first copy may land at once, however long the rest take
 		p.err = f.c.putBlock(ctx, p.id, p.data)
-		p.at = time.Now()
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
 		}

@@ -11,11 +11,17 @@ import (
 )
 
 // An uploaded block older than cfg.KeepUploadsAfter that is not yet
-// committed is touched again before its commit. The metaserver's garbage
-// collector deletes unreferenced blocks older than its grace period
-// (minutes by default), which an upload that waited long for its file's
-// close or fsync could exceed; touching restarts the clock, and a block
-// already gone is uploaded again from memory.
+// committed is touched again, every KeepUploadsAfter while it waits
+// (keepLoop) and before its commit. The metaserver's garbage collector
+// deletes unreferenced blocks older than its grace period (minutes by
+// default), which an upload that waited long for its file's close or
+// fsync could exceed; touching restarts the clock, and a copy already
+// gone is uploaded again (reupload).
+
+// touchBatch bounds the IDs in one touch request, well inside the
+// message size limit.
+const touchBatch = 1 << 14
+
 // keepUploads makes sure the old blocks of a batch about to be committed
 // are on their chunkservers and will stay there for a grace period.
 func (c *Client) keepUploads(ctx context.Context, batch []*pendingBlock) error {
@@ -38,18 +44,22 @@ func (c *Client) keepUploads(ctx context.Context, batch []*pendingBlock) error {
 		}
 	}
 	missing := map[block.ID]bool{}
-	for addr, ids := range ask {
-		var resp wire.TouchResp
-		err := c.rpc.Call(ctx, addr, wire.CTouch, &wire.TouchReq{IDs: ids}, &resp)
-		c.suspects.note(addr, err)
-		if err != nil {
-			for _, id := range ids {
+	for addr, all := range ask {
+		for len(all) > 0 {
+			ids := all[:min(len(all), touchBatch)]
+			all = all[len(ids):]
+			var resp wire.TouchResp
+			err := c.rpc.Call(ctx, addr, wire.CTouch, &wire.TouchReq{IDs: ids}, &resp)
+			c.suspects.note(addr, err)
+			if err != nil {
+				for _, id := range ids {
+					missing[id] = true
+				}
+				continue
+			}
+			for _, id := range resp.Missing {
 				missing[id] = true
 			}
-			continue
-		}
-		for _, id := range resp.Missing {
-			missing[id] = true
 		}
 	}
 	for _, p := range old {

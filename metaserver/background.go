@@ -49,8 +49,8 @@ func (s *Server) taskMux(m rpc.Mux) {
 		s.kickReconcile()
 		return &wire.Empty{}, nil
 	})
-	rpc.On(m, wire.MFsck, func(ctx context.Context, _ *wire.Empty) (wire.Message, error) {
-		return s.fsck(ctx)
+	rpc.On(m, wire.MFsck, func(ctx context.Context, r *wire.FsckReq) (wire.Message, error) {
+		return s.fsck(ctx, r.Verify)
 	})
 	rpc.On(m, wire.MSettings, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
 		return &wire.SettingsResp{GCGrace: int64(s.cfg.GCGrace)}, nil

@@ -39,8 +39,10 @@ func (r *fsckReport) note(format string, args ...any) {
 // and lie inside their blocks; that every block's reference count equals
 // the extents naming it; and, against the chunkservers' listings taken
 // after the snapshot, that every referenced block has R copies of its
-// length on live chunkservers. Progress goes to the log.
-func (s *Server) fsck(ctx context.Context) (*wire.FsckResp, error) {
+// length on live chunkservers — with verify, copies whose bytes hash to
+// their ID; a bad one is quarantined and replaced. Progress goes to the
+// log.
+func (s *Server) fsck(ctx context.Context, verify bool) (*wire.FsckResp, error) {
 	r := &fsckReport{}
 	m := s.members.snapshot()
 	start := time.Now()
@@ -196,6 +198,7 @@ func (s *Server) fsck(ctx context.Context) (*wire.FsckResp, error) {
 			if n.State == cluster.Down {
 				continue
 			}
+			var check []block.ID
 			_, err := s.list(ctx, n, func(b wire.StoredBlock) {
 				stored[b.ID] = true
 				want, ok := lens[b.ID]
@@ -210,6 +213,7 @@ func (s *Server) fsck(ctx context.Context) (*wire.FsckResp, error) {
 				r.Copies++
 				if b.Size == want {
 					c.good++
+					check = append(check, b.ID)
 				} else {
 					c.bad++
 					r.problem("block %s on chunkserver %s has %d bytes, want %d", b.ID.Short(), n.Addr, b.Size, want)
@@ -217,7 +221,26 @@ func (s *Server) fsck(ctx context.Context) (*wire.FsckResp, error) {
 			})
 			if err != nil {
 				r.problem("chunkserver %s could not be listed: %v", n.Addr, err)
+				continue
 			}
+			if !verify {
+				continue
+			}
+			bad, err := s.verifyOn(ctx, n, check)
+			if err != nil {
+				r.problem("chunkserver %s could not verify its blocks: %v", n.Addr, err)
+			}
+			for _, id := range bad {
+				have[id].good--
+				r.problem("block %s on chunkserver %s fails its hash (quarantined; a good copy will replace it)", id.Short(), n.Addr)
+			}
+			if len(bad) > 0 {
+				s.sched.mu.Lock()
+				s.sched.mu.corrupt += uint64(len(bad))
+				s.sched.mu.Unlock()
+				s.kickReconcile()
+			}
+			s.cfg.Log.Info("fsck: verified", "chunkserver", n.Addr, "blocks", len(check), "bad", len(bad))
 		}
 		want := min(s.cfg.Replicas, len(m.Nodes))
 		for id := range refs {
@@ -241,4 +264,21 @@ func (s *Server) fsck(ctx context.Context) (*wire.FsckResp, error) {
 		return nil
 	})
 	return &r.FsckResp, err
+}
+
+// verifyOn has chunkserver n hash the blocks ids, returning the bad ones.
+func (s *Server) verifyOn(ctx context.Context, n cluster.Node, ids []block.ID) (bad []block.ID, err error) {
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), 64)]
+		ids = ids[len(batch):]
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		var resp wire.VerifyResp
+		err := s.chunks.Call(cctx, n.Addr, wire.CVerify, &wire.VerifyReq{IDs: batch}, &resp)
+		cancel()
+		if err != nil {
+			return bad, err
+		}
+		bad = append(bad, resp.Bad...)
+	}
+	return bad, nil
 }

@@ -12,12 +12,14 @@ import (
 	"github.com/cairn-fs/cairn/internal/wire"
 )
 
-func fsck(t *testing.T, c *testcluster.Cluster) *wire.FsckResp {
+func fsck(t *testing.T, c *testcluster.Cluster) *wire.FsckResp { return fsckVerify(t, c, false) }
+
+func fsckVerify(t *testing.T, c *testcluster.Cluster, verify bool) *wire.FsckResp {
 	t.Helper()
 	var r wire.FsckResp
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := chunkRPC(t, c).Call(ctx, c.Meta.Addr(), wire.MFsck, &wire.Empty{}, &r); err != nil {
+	if err := chunkRPC(t, c).Call(ctx, c.Meta.Addr(), wire.MFsck, &wire.FsckReq{Verify: verify}, &r); err != nil {
 		t.Fatal(err)
 	}
 	return &r
@@ -26,7 +28,7 @@ func fsck(t *testing.T, c *testcluster.Cluster) *wire.FsckResp {
 // TestFsck: a namespace built with every kind of operation checks clean;
 // then blocks lost on every chunkserver, or on one, are reported.
 func TestFsck(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{ReconcileEvery: time.Hour})
+	c := testcluster.Start(t, testcluster.Options{ReconcileEvery: time.Hour, ScrubEvery: time.Hour})
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -55,6 +57,22 @@ func TestFsck(t *testing.T) {
 		r.Inodes, r.Dirs, r.Files, r.Extents, r.Blocks, r.Copies, r.Problems, r.Notes)
 	if r.ProblemCount != 0 || r.Dirs != 4 || r.Files != 2 || r.Blocks != 3 || r.Copies != 9 {
 		t.Fatalf("fsck of a clean namespace: %+v", r)
+	}
+
+	// --verify finds a rotten copy that listings cannot see.
+	rotten := blockIDs(a)[0]
+	flip(t, blockFile(c, holder(t, c, rotten), rotten))
+	if r := fsck(t, c); r.ProblemCount != 0 {
+		t.Fatalf("fsck without verify: %v", r.Problems)
+	}
+	r = fsckVerify(t, c, true)
+	if got := strings.Join(r.Problems, "\n"); r.ProblemCount != 2 || !strings.Contains(got, rotten.Short()+" on chunkserver") ||
+		!strings.Contains(got, rotten.Short()+" has 2 of 3 copies") {
+		t.Fatalf("fsck --verify with a rotten copy: %v", r.Problems)
+	}
+	waitFor(t, 10*time.Second, "the rotten copy found by fsck is replaced", allCopies(c, []block.ID{rotten}, 3))
+	if r := fsckVerify(t, c, true); r.ProblemCount != 0 {
+		t.Fatalf("fsck --verify after the repair: %v", r.Problems)
 	}
 
 	lost, short := blockIDs(a)[1], block.Sum(b)

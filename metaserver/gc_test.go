@@ -182,3 +182,23 @@ func TestGCSlowCommit(t *testing.T) {
 	wantCopies(t, c, "committed after a slow write, later", ids, 3)
 	readAll(t, c, map[string][]byte{"slow": data})
 }
+
+// TestGCReturningChunkserver: blocks collected while a chunkserver was
+// down are deleted from it when it comes back.
+func TestGCReturningChunkserver(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, GCGrace: grace, ReconcileEvery: 200 * time.Millisecond,
+		DownAfter: time.Second, Heartbeat: 200 * time.Millisecond})
+	data := randomBytes(300000)
+	id := block.Sum(data)
+	writeAPI(t, c, "f", data)
+	c.StopChunk(t, 0)
+	if err := c.Client.Remove(context.Background(), metaserver.RootIno, "f", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the live copies are collected", func() bool { return copiesOn(c, id, []int{1, 2}) == 0 })
+	if copiesOn(c, id, []int{0}) != 1 {
+		t.Fatal("the stopped chunkserver lost its copy while stopped")
+	}
+	c.StartChunk(t, 0)
+	waitFor(t, 10*time.Second, "the returning chunkserver's copy is collected", allCopies(c, []block.ID{id}, 0))
+}

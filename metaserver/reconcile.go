@@ -123,6 +123,10 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 			listed[n.ID] = true
 			nodeBlocks[n.ID] = count
 		}
+		allListed := true
+		for _, n := range m.Nodes {
+			allListed = allListed && (n.State == cluster.Down || listed[n.ID])
+		}
 		it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tRef}})
 		defer it.Close()
 		for it.Rewind(); it.Valid() && ctx.Err() == nil; it.Next() {
@@ -139,7 +143,9 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 				under++
 			}
 			if len(copies) == 0 {
-				lost++
+				if allListed {
+					lost++ // (a node that did not answer may still have it)
+				}
 				continue // nothing to copy from
 			}
 			s.place(m, id, copies, listed, len(copies) < want, load)
@@ -169,7 +175,7 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 		}
 	}
 	if lost > 0 {
-		s.cfg.Log.Warn("referenced blocks with no copy on any chunkserver that answered", "blocks", lost)
+		s.cfg.Log.Error("referenced blocks with no copy on any live chunkserver: lost", "blocks", lost)
 	}
 	s.sched.mu.Lock()
 	s.sched.mu.health = health{blocks: blocks, under: under, lost: lost, garbage: uint64(len(waiting)),

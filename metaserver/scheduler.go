@@ -352,17 +352,6 @@ func (sc *scheduler) stats() *wire.TasksResp {
 	return r
 }
 
-// queued reports how many tasks are queued or running.
-func (sc *scheduler) pending() int {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	n := len(sc.mu.queue)
-	for _, r := range sc.mu.running {
-		n += r
-	}
-	return n
-}
-
 // loads returns the number of tasks running per node ID.
 func (sc *scheduler) loads() map[string]int {
 	sc.mu.Lock()

@@ -191,7 +191,7 @@ func TestProcessClusterChunkserverKill9(t *testing.T) {
 	if !strings.Contains(st.stdout, "draining") {
 		t.Errorf("status does not show chunk2 draining:\n%s", st.stdout)
 	}
-	r = cairn(t, 60*time.Second, "fsck", "--meta", addr, "--ca", ca)
+	r = cairn(t, 60*time.Second, "fsck", "--verify", "--meta", addr, "--ca", ca)
 	if r.code != 0 || !strings.Contains(r.stdout, "\n0 problems") {
 		t.Errorf("fsck after the drain: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

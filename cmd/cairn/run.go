@@ -38,6 +38,7 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 	debug := fl.Bool("debug", false, "log every FUSE request")
 	bg := backgroundFlags(fl)
 	attrTimeout := fl.Duration("attr-timeout", 10*time.Second, "how long the kernel caches names and attributes (opens always see the latest content)")
+	downAfter := fl.Duration("down-after", 15*time.Second, "silence after which a chunkserver is marked down")
 	return func(args []string) error {
 		if err := wantArgs(args, "DATA_DIR", "MOUNTPOINT"); err != nil {
 			return err
@@ -67,6 +68,7 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 		defer closers.closeAll(log)
 		metaCfg := metaserver.Config{
 			Dir: filepath.Join(dataDir, "meta"), Addr: *metaAddr, CA: ca, Replicas: *replicas, Log: log,
+			DownAfter: *downAfter,
 		}
 		if err := bg.apply(&metaCfg); err != nil {
 			return err

@@ -139,6 +139,7 @@ func fsckCmd(fl *flag.FlagSet) func([]string) error {
 	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
 	caPath := fl.String("ca", "", "cluster CA file (required)")
 	timeout := fl.Duration("timeout", time.Hour, "give up after this long")
+	verify := fl.Bool("verify", false, "also read and hash every copy of every block (reads all stored data); bad copies are quarantined and replaced")
 	return func(args []string) error {
 		if err := wantArgs(args); err != nil {
 			return err
@@ -169,7 +170,7 @@ func fsckCmd(fl *flag.FlagSet) func([]string) error {
 		}()
 		fmt.Fprintf(os.Stderr, "cairn fsck: checking the namespace and every block's copies on %s\n", *meta)
 		var r wire.FsckResp
-		err = rc.Call(ctx, *meta, wire.MFsck, &wire.Empty{}, &r)
+		err = rc.Call(ctx, *meta, wire.MFsck, &wire.FsckReq{Verify: *verify}, &r)
 		close(done)
 		if err != nil {
 			return fmt.Errorf("metaserver %s: %w", *meta, err)

@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/cairn-fs/cairn/internal/block"
+
 // FsckResp is the result of a consistency check of the whole cluster.
 // Problems are things that are wrong (missing or under-replicated blocks,
 // counts that disagree); Notes are things that are expected to resolve
@@ -41,3 +43,23 @@ func readStrings(r *Reader) []string {
 	}
 	return ss
 }
+
+// FsckReq asks for a check; with Verify, every copy of every referenced
+// block is read and hashed on its chunkserver (slow: it reads all data).
+type FsckReq struct{ Verify bool }
+
+func (m *FsckReq) Append(b []byte) []byte { return AppendBool(b, m.Verify) }
+func (m *FsckReq) Decode(r *Reader)       { m.Verify = r.Bool() }
+
+// VerifyReq asks a chunkserver to read and hash the blocks named.
+type VerifyReq struct{ IDs []block.ID }
+
+func (m *VerifyReq) Append(b []byte) []byte { return appendIDs(b, m.IDs) }
+func (m *VerifyReq) Decode(r *Reader)       { m.IDs = readIDs(r) }
+
+// VerifyResp lists the blocks that failed their hash (now quarantined)
+// and those the chunkserver does not hold.
+type VerifyResp struct{ Bad, Missing []block.ID }
+
+func (m *VerifyResp) Append(b []byte) []byte { return appendIDs(appendIDs(b, m.Bad), m.Missing) }
+func (m *VerifyResp) Decode(r *Reader)       { m.Bad = readIDs(r); m.Missing = readIDs(r) }

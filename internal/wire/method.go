@@ -38,7 +38,7 @@ const (
 	MReportBad   // BadReplicaReq → Empty: a replica failed verification
 	MDrain       // DrainReq → Empty: move every block off a chunkserver
 	MTasks       // Empty → TasksResp: background work, for status
-	MFsck        // Empty → FsckResp: check the namespace and every block's copies
+	MFsck        // FsckReq → FsckResp: check the namespace and every block's copies
 	MOnce        // OnceReq → the wrapped method's response, executed at most once per ID
 	MSettings    // Empty → SettingsResp
 
@@ -54,6 +54,7 @@ const (
 	CFetch  // FetchReq → FetchResp
 	CScrub  // ScrubReq → ScrubResp
 	CTouch  // TouchReq → TouchResp: called by writers
+	CVerify // VerifyReq → VerifyResp
 
 	methodEnd
 )

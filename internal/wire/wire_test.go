@@ -74,6 +74,9 @@ func allMessages() []Message {
 		&FsckResp{},
 		&OnceReq{},
 		&SettingsResp{},
+		&FsckReq{},
+		&VerifyReq{},
+		&VerifyResp{},
 	}
 }
 
@@ -290,6 +293,9 @@ func examples() []Message {
 		&TouchResp{Missing: []block.ID{id, {}}},
 		&OnceReq{ID: [16]byte{1, 2, 3}, Method: MMake, Body: []byte{9, 8, 7}},
 		&SettingsResp{GCGrace: 300e9},
+		&FsckReq{Verify: true},
+		&VerifyReq{IDs: []block.ID{id}},
+		&VerifyResp{Bad: []block.ID{id}, Missing: []block.ID{{}, id}},
 		&FsckResp{Inodes: 1, Dirs: 2, Files: 3, Extents: 4, Blocks: 5, Copies: 6, ProblemCount: 7, NoteCount: 8,
 			Problems: []string{"block x lost"}, Notes: []string{"block y awaits gc", ""}},
 		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
