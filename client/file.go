@@ -45,6 +45,9 @@ type File struct {
 		// older than it, and must not shrink the kernel's size (which
 		// would drop cached and mapped pages). See overlayDirty.
 		floor uint64
+		// accessed says this open's reads were reported for atime
+		// (reportRead); it is reset with the layout, after a change.
+		accessed bool
 	}
 }
 
@@ -386,6 +389,7 @@ func (f *File) Dirty() (size uint64, mtime int64, ok bool, floor uint64) {
 func (f *File) dropLayoutLocked() {
 	f.mu.layout = nil
 	f.mu.layoutGen++
+	f.mu.accessed = false
 }
 
 // loadLayout fetches the committed layout if it is not cached. A layout
@@ -436,6 +440,7 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	if err := f.loadLayout(ctx); err != nil {
 		return 0, err
 	}
+	f.reportRead(ctx)
 	f.mu.Lock()
 	layout := f.mu.layout
 	size := f.mu.size
