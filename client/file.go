@@ -26,6 +26,7 @@ type File struct {
 		refs     int
 		orphan   bool              // unlinked while open: purge at the last Release
 		layout   *wire.ExtentsResp // committed layout; nil: fetch before reading
+		accessed bool              // reads through this open were reported for atime (atime.go); reset with layout
 		dirtyEnd uint64            // end of the furthest uncommitted write
 		size     uint64            // size as this mount sees it, valid when layout != nil or dirty
 		mtime    int64             // time of the last uncommitted write; 0 if none
@@ -45,9 +46,6 @@ type File struct {
 		// older than it, and must not shrink the kernel's size (which
 		// would drop cached and mapped pages). See overlayDirty.
 		floor uint64
-		// accessed says this open's reads were reported for atime
-		// (reportRead); it is reset with the layout, after a change.
-		accessed bool
 	}
 }
 
