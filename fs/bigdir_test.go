@@ -20,14 +20,27 @@ import (
 // default, to keep CI fast; CAIRN_BIGDIR=100000 for the size),
 // lists it, and empties it while listing, as rm -rf does: every name must
 // be listed exactly once, and a readdir offset kept across removals must
-// still be valid.
+// still be valid. It runs on the local disk first, to show that what it
+// expects is what Linux does.
 func TestBigDir(t *testing.T) {
 	n := modelEnvInt(t, "CAIRN_BIGDIR", 20000)
 	if n < 1000 {
 		t.Fatalf("CAIRN_BIGDIR=%d: want at least 1000", n)
 	}
+	t.Run("local", func(t *testing.T) { bigDir(t, t.TempDir(), n) })
 	c := testcluster.Start(t, testcluster.Options{})
-	dir := c.Path("big")
+	t.Run("cairn", func(t *testing.T) { bigDir(t, c.Path(), n) })
+	var ru syscall.Rusage
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		t.Logf("peak RSS of the test process (cluster and mount included): %d MiB; Go heap now %d MiB, from the OS %d MiB",
+			ru.Maxrss>>10, ms.HeapInuse>>20, ms.Sys>>20)
+	}
+}
+
+func bigDir(t *testing.T, root string, n int) {
+	dir := filepath.Join(root, "big")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +77,7 @@ func TestBigDir(t *testing.T) {
 
 	// rm -rf of a big tree: it reads, unlinks and rmdirs as it goes, and
 	// fails with ENOTEMPTY if readdir skipped a name.
-	tree := c.Path("tree")
+	tree := filepath.Join(root, "tree")
 	sub := filepath.Join(tree, "sub")
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
@@ -78,13 +91,6 @@ func TestBigDir(t *testing.T) {
 	rate(t, "rm -rf", n, start)
 	if _, err := os.Lstat(tree); !os.IsNotExist(err) {
 		t.Fatalf("after rm -rf: %v", err)
-	}
-	var ru syscall.Rusage
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		t.Logf("peak RSS of the test process (cluster and mount included): %d MiB; Go heap now %d MiB, from the OS %d MiB",
-			ru.Maxrss>>10, ms.HeapInuse>>20, ms.Sys>>20)
 	}
 }
 
@@ -243,5 +249,37 @@ func bigDirSeekAfterRemovals(t *testing.T, dir string, names []string) {
 	slices.Sort(after)
 	if len(slices.Compact(after)) != len(after) {
 		t.Fatalf("seekdir: a removed name was listed twice")
+	}
+}
+
+// TestLinkLimit makes hard links to one file until link(2) fails, on
+// cairn and on the local disk: both stop at 65000 links with EMLINK. It
+// takes a minute, so it runs only with CAIRN_BIGDIR of 65001 or more.
+func TestLinkLimit(t *testing.T) {
+	if modelEnvInt(t, "CAIRN_BIGDIR", 0) <= 65000 {
+		t.Skip("CAIRN_BIGDIR=65001 or more runs it")
+	}
+	c := testcluster.Start(t, testcluster.Options{})
+	for _, dir := range []string{t.TempDir(), c.Path("links")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		target := filepath.Join(dir, "target")
+		if err := os.WriteFile(target, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		links := 1
+		for ; links < 70000; links++ {
+			if err = unix.Link(target, filepath.Join(dir, fmt.Sprint("l", links))); err != nil {
+				break
+			}
+		}
+		var st unix.Stat_t
+		unix.Stat(target, &st)
+		t.Logf("%s: link failed at %d links with %v; nlink %d", dir, links, err, st.Nlink)
+		if err != unix.EMLINK || links != 65000 || st.Nlink != 65000 {
+			t.Errorf("%s: link %d gave %v (nlink %d), want EMLINK at 65000", dir, links, err, st.Nlink)
+		}
 	}
 }
