@@ -26,6 +26,7 @@ type File struct {
 		refs     int
 		orphan   bool              // unlinked while open: purge at the last Release
 		layout   *wire.ExtentsResp // committed layout; nil: fetch before reading
+		accessed bool              // reads through this open were reported for atime (atime.go); reset with layout
 		dirtyEnd uint64            // end of the furthest uncommitted write
 		size     uint64            // size as this mount sees it, valid when layout != nil or dirty
 		mtime    int64             // time of the last uncommitted write; 0 if none
@@ -390,6 +391,7 @@ func (f *File) Dirty() (size uint64, mtime int64, ok bool, floor uint64) {
 func (f *File) dropLayoutLocked() {
 	f.mu.layout = nil
 	f.mu.layoutGen++
+	f.mu.accessed = false
 }
 
 // loadLayout fetches the committed layout if it is not cached. A layout
@@ -440,6 +442,7 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	if err := f.loadLayout(ctx); err != nil {
 		return 0, err
 	}
+	f.reportRead(ctx)
 	f.mu.Lock()
 	layout := f.mu.layout
 	size := f.mu.size

@@ -132,7 +132,16 @@ func TestTimestampsMatchLocal(t *testing.T) {
 		{"utimens before 1901 (clamped)", []string{"f"}, utimens("f", ts(-6_000_000_000, 5), ts(-1<<31-1, 0))},
 		{"utimens in 2200", []string{"f"}, utimens("f", ts(7_258_118_400, 7), ts(7_258_118_400, 999_999_999))},
 		{"utimens atime to the past", []string{"f"}, utimens("f", ts(1000, 0), omit)},
-		// relatime: a read moves atime when it is not after mtime.
+		// relatime: only a read moves atime (when it is not after mtime).
+		{"open, seek and ftruncate without reading", []string{"f"}, func(p func(string) string) error {
+			f, err := os.OpenFile(p("f"), os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			err = f.Truncate(20)
+			_, serr := unix.Seek(int(f.Fd()), 0, unix.SEEK_HOLE)
+			return errorsJoin(errorsJoin(err, serr), f.Close())
+		}},
 		{"write before read", []string{"f"}, wr("f", "0123456789")},
 		{"read", []string{"f"}, rd("f")},
 		{"read again", []string{"f"}, rd("f")},

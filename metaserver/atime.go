@@ -9,9 +9,9 @@ import (
 // Access times follow Linux's default, relatime: a read (of a file's
 // data, or of a directory's listing) sets atime to now when atime is not
 // after mtime or ctime, or is a day old. The kernel leaves atime to FUSE
-// file systems; cairn applies the rule when a mount fetches a file's
-// layout (once per open that reads) and when it lists a directory from
-// its start, so most reads cost no write at all.
+// file systems; cairn applies the rule when a mount reports its first
+// read through an open (MAccessed) and when it lists a directory from its
+// start, so most reads cost no write at all.
 
 const relatimeMaxAge = 24 * time.Hour
 

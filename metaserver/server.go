@@ -197,10 +197,11 @@ func (s *Server) mux() rpc.Mux {
 	})
 	rpc.On(m, wire.MExtents, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
 		resp, err := s.store.layout(r.Ino)
-		if err == nil {
-			s.touchAtime(r.Ino) // a mount fetches the layout to read
-		}
 		return &resp, err
+	})
+	rpc.On(m, wire.MAccessed, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		s.touchAtime(r.Ino)
+		return &wire.Empty{}, nil
 	})
 	rpc.On(m, wire.MStatFS, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
 		return s.statFS(), nil

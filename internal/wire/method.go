@@ -41,6 +41,7 @@ const (
 	MFsck        // FsckReq → FsckResp: check the namespace and every block's copies
 	MOnce        // OnceReq → the wrapped method's response, executed at most once per ID
 	MSettings    // Empty → SettingsResp
+	MAccessed    // InoReq → Empty: a mount read the file (relatime)
 
 	// Chunkserver methods.
 	CPut      // PutReq → Empty
