@@ -21,7 +21,7 @@ const grace = time.Second
 // or held by an open file stay, and that df on the mount shows the space
 // come back.
 func TestGCReclaimsSpace(t *testing.T) {
-	const grace = 2 * time.Second // room for the checks within it on a loaded machine
+	const grace = 3 * time.Second // room for the checks within it on a loaded machine
 	dir := tmpfs(t, 768<<20)
 	c := testcluster.Start(t, testcluster.Options{Dir: dir, GCGrace: grace, ReconcileEvery: 200 * time.Millisecond})
 	const size = 2*block.MaxSize + 12345
