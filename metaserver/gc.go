@@ -37,27 +37,33 @@ func (s *Server) collectGarbage(m cluster.Map) error {
 		more := false
 		err := s.store.update(func(tx *txn) error {
 			var keys [][]byte
+			// A block can reach zero, be referenced again and reach zero
+			// once more: its later entry, still in its grace period,
+			// keeps it.
+			later := map[block.ID]bool{}
 			it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tGarbage}})
 			for it.Rewind(); it.Valid(); it.Next() {
 				key := it.Item().Key()
 				if len(key) != 1+8+len(block.ID{}) {
 					continue
 				}
-				if int64(binary.BigEndian.Uint64(key[1:9])) > cutoff {
-					break // keys sort by time
-				}
-				if len(keys) == gcBatch {
+				switch {
+				case int64(binary.BigEndian.Uint64(key[1:9])) > cutoff:
+					later[block.ID(key[9:])] = true
+				case len(keys) == gcBatch:
 					more = true
-					break
+				default:
+					keys = append(keys, it.Item().KeyCopy(nil))
 				}
-				keys = append(keys, it.Item().KeyCopy(nil))
 			}
 			it.Close()
 			for _, key := range keys {
-				var id block.ID
-				copy(id[:], key[9:])
+				id := block.ID(key[9:])
 				if err := tx.Delete(key); err != nil {
 					return err
+				}
+				if later[id] {
+					continue
 				}
 				if _, err := tx.Get(refKey(id)); errors.Is(err, badger.ErrKeyNotFound) {
 					due = append(due, id)

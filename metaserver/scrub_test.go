@@ -101,6 +101,8 @@ func TestRepairTaskRetries(t *testing.T) {
 	data := randomBytes(100000)
 	writeAPI(t, c, "f", data)
 	id := block.Sum(data)
+	// The start-up pass is over: only the reported repair runs below.
+	waitFor(t, 10*time.Second, "the first reconcile pass", func() bool { return tasks(t, c).LastPass != 0 })
 	flip(t, blockFile(c, 0, id))
 	for i := 1; i < 3; i++ {
 		if err := os.Rename(blockFile(c, i, id), blockFile(c, i, id)+".away"); err != nil {
