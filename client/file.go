@@ -58,10 +58,10 @@ const bigWrite = 64 << 10
 // runs in the order they were written.
 type pendingBlock struct {
 	off  uint64
-	data []byte    // nil once uploaded (guarded by File.mu): the chunkservers and the cache have it
-	size uint32    // len(data) when sealed
-	runs []packRun // nil for a plain block
-	id   block.ID  // set before data is dropped
+	data []byte        // nil once uploaded (guarded by File.mu): the chunkservers and the cache have it
+	size uint32        // len(data) when sealed
+	runs []packRun     // nil for a plain block
+	id   block.ID      // set before data is dropped
 	done chan struct{} // closed when the upload finished; err says how
 	err  error
 }
