@@ -298,15 +298,17 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 	f.mu.pending = append(f.mu.pending, p)
 	f.c.upload <- struct{}{}
 	go func() {
-		defer func() { <-f.c.upload }()
 		p.id = block.Sum(p.data)
 		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
-		defer cancel()
 		p.at = time.Now() // its first copy may land at once, however long the rest take
 		p.err = f.c.putBlock(ctx, p.id, p.data)
+		cancel()
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
 		}
+		// Free the slot before taking f.mu: a writer may hold f.mu while
+		// it waits for a slot.
+		<-f.c.upload
 		// Stored: the bytes need not stay pinned until the commit, so a
 		// long write without fsync holds at most MaxInflight blocks in
 		// memory, not the whole file. (A failed block keeps them until the

@@ -102,9 +102,14 @@ func (c *Client) keepLoop() {
 			return
 		case <-t.C:
 		}
-		var stored []*pendingBlock
 		c.mu.Lock()
+		files := make([]*File, 0, len(c.mu.files))
 		for _, f := range c.mu.files {
+			files = append(files, f)
+		}
+		c.mu.Unlock()
+		var stored []*pendingBlock
+		for _, f := range files {
 			f.mu.Lock()
 			for _, p := range f.mu.pending {
 				select {
@@ -117,7 +122,6 @@ func (c *Client) keepLoop() {
 			}
 			f.mu.Unlock()
 		}
-		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.KeepUploadsAfter)
 		if err := c.keepUploads(ctx, stored); err != nil {
 			c.cfg.Log.Warn("keeping uploads alive until their commit", "err", err)

@@ -44,7 +44,12 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 		WithLogger(nil).
 		WithSyncWrites(false). // group commit below instead
 		WithNumVersionsToKeep(1).
-		WithCompactL0OnClose(true)
+		WithCompactL0OnClose(true).
+		// Bounded memory: the namespace's hot part is small. The memtable
+		// stays 64 MiB, which sets the largest transaction (a commit of
+		// 50k extents, an unlink of a file of as many).
+		WithBlockCacheSize(64 << 20).
+		WithNumMemtables(3)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store in %s: %w", dir, err)

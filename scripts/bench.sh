@@ -64,7 +64,7 @@ fi
 
 dropcaches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 progress() { printf '\rbench: %-40s %-12s' "$1" "$2" >&2; }
-# timed NAME FILE CMD... runs CMD and writes its wall time in seconds to FILE.
+# timed FILE CMD... runs CMD and writes its wall time in seconds to FILE.
 timed() {
 	local file=$1 start end
 	shift
