@@ -45,7 +45,7 @@ func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.St
 	// has since removed (sqlite's -journal, created and deleted by each
 	// writer). ESTALE makes it look the name up again, and then create
 	// or not find it, as it should.
-	if _, err := f.c.GetAttr(ctx(), in.NodeId); errors.Is(err, wire.ErrNotFound) {
+	if err := f.c.Linked(ctx(), in.NodeId); errors.Is(err, wire.ErrNotFound) {
 		return fuse.Status(syscall.ESTALE)
 	}
 	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
