@@ -33,7 +33,9 @@ func mmapWrite(t *testing.T, path string, size int, patches []patch) {
 		t.Fatal(err)
 	}
 	for _, p := range patches { // in order: they overlap
-		copy(m[p.off:], p.data)
+		if err := writeMapped(m[p.off:], p.data); err != nil {
+			t.Fatalf("write through the mapping: %v", err)
+		}
 	}
 	if err := unix.Msync(m, unix.MS_SYNC); err != nil {
 		t.Fatalf("msync: %v", err)
