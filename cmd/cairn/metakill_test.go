@@ -5,6 +5,7 @@ package main
 // tar goes on without a remount and every file ends up intact. While it
 // stays down longer than a mount's --timeout, operations on that mount
 // fail with ETIMEDOUT in bounded time, and work again once it is back.
+// An rm -rf across another kill removes everything.
 
 import (
 	"errors"
@@ -123,6 +124,31 @@ func TestProcessClusterMetaserverKill9(t *testing.T) {
 		t.Errorf("fsck after the metaserver kill: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// rm -rf of the tree, with the metaserver killed and started again
+	// in the middle: everything goes, and the namespace stays whole.
+	rm := startProc(t, "rm -rf on the mount", "rm", "-rf", tree)
+	time.Sleep(time.Second)
+	if rm.exited() {
+		t.Fatalf("rm -rf ended within 1s, before the kill: %s", rm.stderr.String())
+	}
+	meta.cmd.Process.Kill()
+	meta.wait(t, 10*time.Second)
+	meta = startMeta(4)
+	if code := rm.wait(t, 300*time.Second); code != 0 {
+		t.Errorf("rm -rf on the mount across a metaserver restart: exit %d: %s", code, rm.stderr.String())
+	}
+	if _, err := os.Lstat(tree); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after rm -rf across a metaserver restart, %s: %v, want ENOENT", tree, err)
+	}
+	r = cairn(t, 120*time.Second, "fsck", "--meta", addr, "--ca", ca)
+	if r.code != 0 || !strings.Contains(r.stdout, "\n0 problems") {
+		t.Errorf("fsck after rm -rf across a metaserver kill: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// rm has closed everything: an inode still kept open leaked.
+	if strings.Contains(r.stdout, "still open on a mount") {
+		t.Errorf("fsck after rm -rf across a metaserver kill: removed inodes are still kept open, with rm gone:\n%s", r.stdout)
+	}
+
 	// Down longer than the short mount's --timeout: operations that need
 	// the metaserver fail with ETIMEDOUT, each within a bounded time.
 	meta.cmd.Process.Kill()
@@ -163,7 +189,7 @@ func TestProcessClusterMetaserverKill9(t *testing.T) {
 		}
 	}
 	// It comes back: the same mounts work again.
-	meta = startMeta(4)
+	meta = startMeta(5)
 	back := time.Now()
 	for i, op := range ops {
 		var err error
