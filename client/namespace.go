@@ -83,18 +83,21 @@ func (c *Client) Link(ctx context.Context, ino, parent uint64, name string) (wir
 // still has open survives its last unlink until its last close here.
 func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir bool) error {
 	var resp wire.AttrResp
-	err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: c.openInos(), Session: c.session}, &resp)
-	c.noteUnlinked(resp.Attr)
-	return err
+	open := c.openInos()
+	if err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: open, Session: c.session}, &resp); err != nil {
+		return err
+	}
+	return c.keptOpen(ctx, resp.Attr, open)
 }
 
 // Rename renames atomically; a replaced file is treated as by Remove.
 func (c *Client) Rename(ctx context.Context, req *wire.RenameReq) error {
 	var resp wire.AttrResp
 	req.Open, req.Session = c.openInos(), c.session
-	err := c.meta(ctx, wire.MRename, req, &resp)
-	c.noteUnlinked(resp.Attr)
-	return err
+	if err := c.meta(ctx, wire.MRename, req, &resp); err != nil {
+		return err
+	}
+	return c.keptOpen(ctx, resp.Attr, req.Open)
 }
 
 // ReadDir returns up to limit entries of directory ino after the name after.

@@ -113,6 +113,8 @@ func (s *Server) fsck(ctx context.Context, verify bool) (*wire.FsckResp, error) 
 		for ino, n := range inodes {
 			isDir := n.mode&0o170000 == 0o040000
 			switch {
+			case isDir && n.names == 0 && n.nlink == 0 && orphans[ino]:
+				r.note("directory %d is removed but still open on a mount", ino)
 			case isDir && ino != RootIno && n.names != 1:
 				r.problem("directory %d has %d names, want 1", ino, n.names)
 			case isDir && n.nlink != 2+n.dirs:

@@ -7,7 +7,7 @@ set -euo pipefail
 prog=$(basename "$0")
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${CAIRN_META_PORT:-7421}
-nchunks=3
+nchunks=${CAIRN_CHUNKS:-3}
 
 usage() {
 	cat <<EOF
@@ -19,7 +19,8 @@ Usage:
   $prog --help                 show this help
 
 Everything listens on 127.0.0.1. The metaserver's UDP port is \$CAIRN_META_PORT
-(default 7421). DIR holds the binary (DIR/cairn), the data (DIR/meta,
+(default 7421); the number of chunkservers is \$CAIRN_CHUNKS (default 3).
+DIR holds the binary (DIR/cairn), the data (DIR/meta,
 DIR/chunk1..$nchunks), the logs (DIR/logs/*.log) and the PIDs (DIR/pids/*.pid).
 Starting again on the same DIR keeps the data.
 EOF
@@ -149,6 +150,8 @@ fs_type() {
 stop_cluster() {
 	local dir=$1 mnt="" pid rc=0 i
 	[[ -f $dir/mountpoint ]] && mnt=$(<"$dir/mountpoint")
+	# However many chunkservers were started, whatever CAIRN_CHUNKS is now.
+	[[ -f $dir/chunks ]] && nchunks=$(<"$dir/chunks")
 	# The mount first: it flushes open files to the chunkservers, which
 	# must still be running.
 	if pid=$(ours "$dir" mount); then
@@ -218,6 +221,8 @@ cmd_start() {
 	[[ $# -eq 2 ]] || usage_error "start wants 2 arguments (DIR MOUNTPOINT), got $#"
 	[[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) ||
 		usage_error "CAIRN_META_PORT must be a port number (1-65535), got '$port'"
+	[[ $nchunks =~ ^[0-9]+$ ]] && ((nchunks > 0 && nchunks <= 16)) ||
+		usage_error "CAIRN_CHUNKS must be a number of chunkservers (1-16), got '$nchunks'"
 	command -v go >/dev/null || die "the go command is not on PATH; it is needed to build cairn"
 	command -v setsid >/dev/null || die "setsid (util-linux) is not on PATH"
 	[[ -e /dev/fuse ]] || die "/dev/fuse does not exist; cairn needs FUSE"
@@ -244,6 +249,7 @@ cmd_start() {
 	local addr=127.0.0.1:$port
 	echo "$addr" >"$dir/meta-addr"
 	echo "$mnt" >"$dir/mountpoint"
+	echo "$nchunks" >"$dir/chunks"
 
 	# From here on, any failure (or Ctrl-C) stops whatever was started.
 	start_dir=$dir
