@@ -161,7 +161,9 @@ func TestProcessClusterMetaserverKill9(t *testing.T) {
 		{"create", func(i int) error {
 			return os.WriteFile(filepath.Join(shortMnt, fmt.Sprintf("while-down-%d", i)), []byte("x"), 0o644)
 		}},
-		{"mkdir", func(i int) error { return os.Mkdir(filepath.Join(shortMnt, fmt.Sprintf("dir-while-down-%d", i)), 0o755) }},
+		{"mkdir", func(i int) error {
+			return os.Mkdir(filepath.Join(shortMnt, fmt.Sprintf("dir-while-down-%d", i)), 0o755)
+		}},
 		{"stat of a new name", func(i int) error {
 			_, err := os.Lstat(filepath.Join(shortMnt, fmt.Sprintf("never-%d", i)))
 			if errors.Is(err, os.ErrNotExist) {
