@@ -30,6 +30,7 @@ type dirAttrs struct {
 type dirAttr struct {
 	inflight int    // changes of this mount in the directory not yet answered
 	epoch    uint64 // counts the changes begun, to see whether one overlapped
+	overlap  bool   // a change began while another was in flight
 	attr     wire.Attr
 	expires  time.Time // zero: no attributes to answer with
 }
@@ -46,6 +47,9 @@ func (c *dirAttrs) begin(dir uint64) uint64 {
 		d = &dirAttr{}
 		c.mu.dirs[dir] = d
 	}
+	if d.inflight > 0 {
+		d.overlap = true
+	}
 	d.inflight++
 	d.epoch++
 	d.expires = time.Time{} // the change makes what is kept stale
@@ -59,7 +63,7 @@ func (c *dirAttrs) end(dir, epoch uint64, a wire.Attr, ttl time.Duration) {
 	defer c.mu.Unlock()
 	d := c.mu.dirs[dir]
 	d.inflight--
-	if d.inflight == 0 && d.epoch == epoch && a.Ino == dir && ttl > 0 {
+	if d.inflight == 0 && d.epoch == epoch && !d.overlap && a.Ino == dir && ttl > 0 {
 		d.attr, d.expires = a, time.Now().Add(ttl)
 		return
 	}
