@@ -191,18 +191,6 @@ func (c *Client) openInos() []uint64 {
 	return inos
 }
 
-// noteUnlinked marks an open file whose last name went as an orphan.
-func (c *Client) noteUnlinked(a wire.Attr) {
-	if a.Ino == 0 || a.Nlink > 0 {
-		return
-	}
-	if f := c.openFile(a.Ino); f != nil {
-		f.mu.Lock()
-		f.mu.orphan = true
-		f.mu.Unlock()
-	}
-}
-
 func (f *File) dirtyLocked() bool {
 	return len(f.mu.buf) > 0 || len(f.mu.pending) > 0 || f.mu.pack != nil
 }

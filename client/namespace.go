@@ -72,32 +72,70 @@ func (c *Client) SetAttr(ctx context.Context, req *wire.SetAttrReq) (wire.Attr, 
 }
 
 func (c *Client) Make(ctx context.Context, req *wire.MakeReq) (wire.Attr, error) {
-	return c.attrCall(ctx, wire.MMake, req)
+	resp, err := c.change(ctx, wire.MMake, req)
+	return resp.Attr, err
+}
+
+// MakeInDir is Make that also returns the parent's attributes as they
+// were just after the change (Ino 0 if the metaserver could not read them).
+func (c *Client) MakeInDir(ctx context.Context, req *wire.MakeReq) (attr, parent wire.Attr, err error) {
+	resp, err := c.change(ctx, wire.MMake, req)
+	return resp.Attr, resp.Parent, err
 }
 
 func (c *Client) Link(ctx context.Context, ino, parent uint64, name string) (wire.Attr, error) {
-	return c.attrCall(ctx, wire.MLink, &wire.LinkReq{Ino: ino, Parent: parent, Name: name})
+	a, _, err := c.LinkInDir(ctx, ino, parent, name)
+	return a, err
+}
+
+// LinkInDir is Link that also returns the parent's new attributes.
+func (c *Client) LinkInDir(ctx context.Context, ino, parent uint64, name string) (attr, parentAttr wire.Attr, err error) {
+	resp, err := c.change(ctx, wire.MLink, &wire.LinkReq{Ino: ino, Parent: parent, Name: name})
+	return resp.Attr, resp.Parent, err
+}
+
+// change sends a namespace change whose answer is a ChangeResp.
+func (c *Client) change(ctx context.Context, m wire.Method, req wire.Message) (wire.ChangeResp, error) {
+	var resp wire.ChangeResp
+	err := c.meta(ctx, m, req, &resp)
+	if err == nil {
+		c.overlayDirty(&resp.Attr)
+	}
+	return resp, err
 }
 
 // Remove unlinks a file or removes an empty directory. A file this mount
 // still has open survives its last unlink until its last close here.
 func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir bool) error {
-	var resp wire.AttrResp
+	_, err := c.RemoveInDir(ctx, parent, name, dir)
+	return err
+}
+
+// RemoveInDir is Remove that also returns the parent's new attributes.
+func (c *Client) RemoveInDir(ctx context.Context, parent uint64, name string, dir bool) (wire.Attr, error) {
+	var resp wire.ChangeResp
 	open := c.openInos()
 	if err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: open, Session: c.session}, &resp); err != nil {
-		return err
+		return wire.Attr{}, err
 	}
-	return c.keptOpen(ctx, resp.Attr, open)
+	return resp.Parent, c.keptOpen(ctx, resp.Attr, open)
 }
 
 // Rename renames atomically; a replaced file is treated as by Remove.
 func (c *Client) Rename(ctx context.Context, req *wire.RenameReq) error {
-	var resp wire.AttrResp
+	_, _, err := c.RenameInDirs(ctx, req)
+	return err
+}
+
+// RenameInDirs is Rename that also returns the new attributes of the old
+// parent and, if it is another directory, the new parent (else Ino 0).
+func (c *Client) RenameInDirs(ctx context.Context, req *wire.RenameReq) (oldParent, newParent wire.Attr, err error) {
+	var resp wire.ChangeResp
 	req.Open, req.Session = c.openInos(), c.session
 	if err := c.meta(ctx, wire.MRename, req, &resp); err != nil {
-		return err
+		return wire.Attr{}, wire.Attr{}, err
 	}
-	return c.keptOpen(ctx, resp.Attr, req.Open)
+	return resp.Parent, resp.NewParent, c.keptOpen(ctx, resp.Attr, req.Open)
 }
 
 // ReadDir returns up to limit entries of directory ino after the name after.

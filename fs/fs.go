@@ -37,6 +37,7 @@ type FS struct {
 	acls    aclPresence   // whether any POSIX ACL exists (xattr.go)
 	server  *fuse.Server  // set by Init; for cache invalidations
 	pages   pageCache     // when an open may keep the kernel's page cache (cache.go)
+	dirs    dirAttrs      // directories' attributes from this mount's own changes (dirattr.go)
 
 	mu struct {
 		sync.Mutex
@@ -140,6 +141,9 @@ func (f *FS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.
 func (f *FS) Forget(nodeid, nlookup uint64) {}
 
 func (f *FS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	if a, ok := f.dirs.take(in.NodeId); ok {
+		return f.attr("getattr", a, nil, out)
+	}
 	a, err := f.c.GetAttr(ctx(), in.NodeId)
 	return f.attr("getattr", a, err, out)
 }
@@ -177,7 +181,9 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 		req.Valid |= wire.SetMtime
 		req.Mtime = nanos(t)
 	}
+	f.dirs.forget(in.NodeId)
 	a, err := f.c.SetAttr(ctx(), req)
+	f.dirs.forget(in.NodeId)
 	if err == nil {
 		a, err = f.dropSgid(in, a)
 	}
@@ -191,9 +197,11 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 // arrives without the caller's umask applied: the metaserver applies it
 // unless the parent's default ACL decides the mode instead.
 func (f *FS) make(op string, h *fuse.InHeader, name string, mode, umask, rdev uint32, target string, out *fuse.EntryOut) fuse.Status {
-	a, err := f.c.Make(ctx(), &wire.MakeReq{
+	epoch := f.dirs.begin(h.NodeId)
+	a, parent, err := f.c.MakeInDir(ctx(), &wire.MakeReq{
 		Parent: h.NodeId, Name: name, Mode: mode, Uid: h.Uid, Gid: h.Gid, Rdev: rdev, Target: target, Umask: umask,
 	})
+	f.dirs.end(h.NodeId, epoch, parent, f.timeout)
 	return f.entry(op, a, err, out)
 }
 
@@ -215,16 +223,25 @@ func (f *FS) Readlink(_ <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.Status)
 }
 
 func (f *FS) Link(_ <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.EntryOut) fuse.Status {
-	a, err := f.c.Link(ctx(), in.Oldnodeid, in.NodeId, name)
+	epoch := f.dirs.begin(in.NodeId)
+	a, parent, err := f.c.LinkInDir(ctx(), in.Oldnodeid, in.NodeId, name)
+	f.dirs.end(in.NodeId, epoch, parent, f.timeout)
 	return f.entry("link", a, err, out)
 }
 
 func (f *FS) Unlink(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return f.toStatus("unlink", f.c.Remove(ctx(), h.NodeId, name, false))
+	return f.toStatus("unlink", f.remove(h.NodeId, name, false))
 }
 
 func (f *FS) Rmdir(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return f.toStatus("rmdir", f.c.Remove(ctx(), h.NodeId, name, true))
+	return f.toStatus("rmdir", f.remove(h.NodeId, name, true))
+}
+
+func (f *FS) remove(dir uint64, name string, isDir bool) error {
+	epoch := f.dirs.begin(dir)
+	parent, err := f.c.RemoveInDir(ctx(), dir, name, isDir)
+	f.dirs.end(dir, epoch, parent, f.timeout)
+	return err
 }
 
 func (f *FS) Rename(_ <-chan struct{}, in *fuse.RenameIn, oldName, newName string) fuse.Status {
@@ -232,9 +249,18 @@ func (f *FS) Rename(_ <-chan struct{}, in *fuse.RenameIn, oldName, newName strin
 	if in.Flags&^(noReplace|exchange) != 0 {
 		return fuse.EINVAL // RENAME_WHITEOUT is for overlay filesystems
 	}
-	err := f.c.Rename(ctx(), &wire.RenameReq{
+	oldEpoch := f.dirs.begin(in.NodeId)
+	newEpoch := oldEpoch
+	if in.Newdir != in.NodeId {
+		newEpoch = f.dirs.begin(in.Newdir)
+	}
+	oldDir, newDir, err := f.c.RenameInDirs(ctx(), &wire.RenameReq{
 		OldParent: in.NodeId, OldName: oldName, NewParent: in.Newdir, NewName: newName, Flags: in.Flags,
 	})
+	f.dirs.end(in.NodeId, oldEpoch, oldDir, f.timeout)
+	if in.Newdir != in.NodeId {
+		f.dirs.end(in.Newdir, newEpoch, newDir, f.timeout)
+	}
 	return f.toStatus("rename", err)
 }
 

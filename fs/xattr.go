@@ -178,13 +178,17 @@ func (f *FS) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, name string, data 
 	if isACLName(name) {
 		f.sawACL() // before: a permission check racing with the set must ask
 	}
+	f.dirs.forget(in.NodeId) // an access ACL changes the mode
 	_, err := f.c.SetXattr(ctx(), in.NodeId, name, data, flags)
+	f.dirs.forget(in.NodeId)
 	f.xattrs.forget(in.NodeId)
 	return f.toStatus("setxattr", err)
 }
 
 func (f *FS) RemoveXAttr(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	f.dirs.forget(h.NodeId)
 	_, err := f.c.RemoveXattr(ctx(), h.NodeId, name)
+	f.dirs.forget(h.NodeId)
 	f.xattrs.forget(h.NodeId)
 	return f.toStatus("removexattr", err)
 }

@@ -20,7 +20,7 @@ func TestOnceRetry(t *testing.T) {
 	ctx := context.Background()
 	call := func(id byte, m wire.Method, req wire.Message) (wire.Attr, error) {
 		t.Helper()
-		var resp wire.AttrResp
+		var resp wire.ChangeResp
 		err := rc.Call(ctx, c.Meta.Addr(), wire.MOnce, &wire.OnceReq{ID: [16]byte{id, 42}, Method: m, Body: wire.Marshal(req)}, &resp)
 		return resp.Attr, err
 	}

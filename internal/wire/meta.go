@@ -351,3 +351,20 @@ func readNode(r *Reader, n *cluster.Node) {
 	n.Used = r.U64()
 	n.Total = r.U64()
 }
+
+// ChangeResp answers a namespace change (make, link, remove, rename):
+// Attr as the method says, and the attributes of the directories it
+// changed, read just after the change, so that a client can answer the
+// kernel's next GETATTR of them without another round trip. Parent is
+// the (old) parent; NewParent is a rename's new parent when that is
+// another directory, else Ino 0.
+type ChangeResp struct {
+	Attr      Attr
+	Parent    Attr
+	NewParent Attr
+}
+
+func (m *ChangeResp) Append(b []byte) []byte {
+	return m.NewParent.Append(m.Parent.Append(m.Attr.Append(b)))
+}
+func (m *ChangeResp) Decode(r *Reader) { m.Attr.Decode(r); m.Parent.Decode(r); m.NewParent.Decode(r) }

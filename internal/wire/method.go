@@ -11,10 +11,10 @@ const (
 	MLookup    // LookupReq → AttrResp
 	MGetAttr   // InoReq → AttrResp
 	MSetAttr   // SetAttrReq → AttrResp
-	MMake      // MakeReq → AttrResp
-	MLink      // LinkReq → AttrResp
-	MRemove    // RemoveReq → AttrResp: the inode that lost a name (Ino 0 for a directory not in Open)
-	MRename    // RenameReq → AttrResp: the inode the rename replaced, if any (else Ino 0)
+	MMake      // MakeReq → ChangeResp
+	MLink      // LinkReq → ChangeResp
+	MRemove    // RemoveReq → ChangeResp: the inode that lost a name (Ino 0 for a directory not in Open)
+	MRename    // RenameReq → ChangeResp: the inode the rename replaced, if any (else Ino 0)
 	MReadDir   // ReadDirReq → ReadDirResp
 	MReadlink  // InoReq → ReadlinkResp
 	MCommit    // CommitReq → AttrResp
