@@ -1063,7 +1063,7 @@ func (g *modelGen) avoidKnownBugs(o *modelOp, local *modelSide) {
 	}
 	if knownBugRemovedDirAttr {
 		switch o.kind {
-		case opFstat, opFchmod, opFchown, opLseek: // lseek fstats first
+		case opFstat, opFchmod, opFchown, opLseek, opSeekData, opMmapWrite: // these fstat first
 			if fdStat() && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Nlink == 0 {
 				o.kind = opFsync
 			}
