@@ -102,14 +102,8 @@ func (c *Client) keepLoop() {
 			return
 		case <-t.C:
 		}
-		c.mu.Lock()
-		files := make([]*File, 0, len(c.mu.files))
-		for _, f := range c.mu.files {
-			files = append(files, f)
-		}
-		c.mu.Unlock()
 		var stored []*pendingBlock
-		for _, f := range files {
+		for _, f := range c.openFiles() {
 			f.mu.Lock()
 			for _, p := range f.mu.pending {
 				select {

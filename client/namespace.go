@@ -165,16 +165,21 @@ func (c *Client) SyncMeta(ctx context.Context) error {
 	return c.meta(ctx, wire.MSync, &wire.Empty{}, &wire.Empty{})
 }
 
-// FlushAll flushes every open file; a mount calls it before unmounting.
-func (c *Client) FlushAll(ctx context.Context) error {
+// openFiles returns the files open on this mount now.
+func (c *Client) openFiles() []*File {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	files := make([]*File, 0, len(c.mu.files))
 	for _, f := range c.mu.files {
 		files = append(files, f)
 	}
-	c.mu.Unlock()
+	return files
+}
+
+// FlushAll flushes every open file; a mount calls it before unmounting.
+func (c *Client) FlushAll(ctx context.Context) error {
 	var first error
-	for _, f := range files {
+	for _, f := range c.openFiles() {
 		if err := f.Flush(ctx); err != nil && first == nil {
 			first = err
 		}
