@@ -80,6 +80,7 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	}
 	if in.Offset == 0 { // a fresh listing or rewinddir: start over
 		d.entries, d.more = nil, true
+		defer f.dropAttrsAfterAccess(d.ino)
 	}
 	for i := int(in.Offset); ; i++ {
 		e, ok, err := f.entryAt(d, i)

@@ -65,6 +65,9 @@ func (f *FS) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResu
 	if err != nil {
 		return nil, f.toStatus("read", err)
 	}
+	if !h.read.Swap(true) {
+		f.dropAttrsAfterAccess(in.NodeId)
+	}
 	return fuse.ReadResultData(buf[:n]), fuse.OK
 }
 

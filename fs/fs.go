@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,6 +54,7 @@ type fileHandle struct {
 	// lockOwners are the lock owners that locked through this handle
 	// (lock.go); guarded by FS.mu.
 	lockOwners map[uint64]bool
+	read       atomic.Bool // a read went through this handle (see dropAttrsAfterAccess)
 }
 
 func newFS(c *client.Client, log *slog.Logger, timeout time.Duration) *FS {
@@ -280,4 +282,15 @@ func (f *FS) StatFs(_ <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fu
 		Bsize: bsize, Frsize: bsize, NameLen: wire.MaxName,
 	}
 	return fuse.OK
+}
+
+// dropAttrsAfterAccess makes the kernel forget ino's cached attributes
+// after a read or a listing: the metaserver may have moved its atime
+// (relatime), which the kernel, unlike for a local file system, does not
+// do itself, and a stat must not show the old one for the attribute
+// timeout.
+func (f *FS) dropAttrsAfterAccess(ino uint64) {
+	if f.server != nil {
+		f.server.InodeNotify(ino, -1, 0)
+	}
 }
