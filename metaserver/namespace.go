@@ -274,8 +274,9 @@ func (tx *txn) dropLink(n, parent *inode, open []uint64, session uint64) error {
 		}
 		parent.Nlink--
 		// An open directory keeps its attributes for fstat, with no
-		// links; nothing can be created in it (getDir refuses it).
-		n.Nlink = 0
+		// links and, as on ext4, no size; nothing can be created in it
+		// (getDir refuses it).
+		n.Nlink, n.Size = 0, 0
 		n.Ctime = tx.now
 	} else {
 		n.Nlink--
