@@ -18,7 +18,6 @@ import (
 	"github.com/cairn-fs/cairn/client"
 	"github.com/cairn-fs/cairn/fs"
 	"github.com/cairn-fs/cairn/internal/pki"
-	"github.com/cairn-fs/cairn/internal/rpc"
 	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/cairn-fs/cairn/metaserver"
 )
@@ -252,18 +251,10 @@ func statusCmd(fl *flag.FlagSet) func([]string) error {
 		if err := wantArgs(args); err != nil {
 			return err
 		}
-		if *caPath == "" {
-			return usageError{"--ca is required"}
-		}
-		ca, err := pki.Load(*caPath)
+		ca, rc, err := metaRPC(*caPath)
 		if err != nil {
 			return err
 		}
-		tlsConf, err := ca.TLSConfig()
-		if err != nil {
-			return err
-		}
-		rc := rpc.NewClient(tlsConf)
 		defer rc.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -50,10 +50,7 @@ func drainCmd(fl *flag.FlagSet) func([]string) error {
 		if err := wantArgs(args, "CHUNKSERVER"); err != nil {
 			return err
 		}
-		if *caPath == "" {
-			return usageError{"--ca is required"}
-		}
-		rc, err := metaRPC(*caPath)
+		_, rc, err := metaRPC(*caPath)
 		if err != nil {
 			return err
 		}
@@ -68,16 +65,22 @@ func drainCmd(fl *flag.FlagSet) func([]string) error {
 	}
 }
 
-func metaRPC(caPath string) (*rpc.Client, error) {
+// metaRPC loads the cluster CA named by --ca (a usage error if none was
+// given) and returns it with an RPC client for the metaserver, which the
+// caller closes.
+func metaRPC(caPath string) (*pki.CA, *rpc.Client, error) {
+	if caPath == "" {
+		return nil, nil, usageError{"--ca is required"}
+	}
 	ca, err := pki.Load(caPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tlsConf, err := ca.TLSConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return rpc.NewClient(tlsConf), nil
+	return ca, rpc.NewClient(tlsConf), nil
 }
 
 // printTasks writes the background work section of `cairn status`.
@@ -144,10 +147,7 @@ func fsckCmd(fl *flag.FlagSet) func([]string) error {
 		if err := wantArgs(args); err != nil {
 			return err
 		}
-		if *caPath == "" {
-			return usageError{"--ca is required"}
-		}
-		rc, err := metaRPC(*caPath)
+		_, rc, err := metaRPC(*caPath)
 		if err != nil {
 			return err
 		}
