@@ -54,6 +54,7 @@ type Client struct {
 	session uint64 // this client's session in the metaserver (session.go)
 
 	suspects suspects // chunkservers that recently failed to connect
+	names    dirNames // every name of directories this mount made (dirnames.go)
 
 	mu struct {
 		sync.Mutex

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"syscall"
+	"time"
 
 	"github.com/cairn-fs/cairn/internal/wire"
 )
@@ -38,8 +40,18 @@ func (c *Client) overlayDirty(attr *wire.Attr) {
 }
 
 func (c *Client) Lookup(ctx context.Context, parent uint64, name string) (wire.Attr, error) {
+	if c.names.absent(parent, name) {
+		return wire.Attr{}, wire.Errorf(wire.CodeNotFound, "%q in inode %d", name, parent)
+	}
 	return c.attrCall(ctx, wire.MLookup, &wire.LookupReq{Parent: parent, Name: name})
 }
+
+// SetEntryTimeout lets lookups of names known to be absent from a
+// directory this mount made be answered here for up to d after this
+// mount last saw the directory unchanged by others (dirnames.go); the
+// kernel caches names and negative entries that long anyway. Zero, the
+// default, asks the metaserver every time. Call it before use.
+func (c *Client) SetEntryTimeout(d time.Duration) { c.names.ttl = d }
 
 func (c *Client) GetAttr(ctx context.Context, ino uint64) (wire.Attr, error) {
 	return c.attrCall(ctx, wire.MGetAttr, &wire.InoReq{Ino: ino})
@@ -72,14 +84,17 @@ func (c *Client) SetAttr(ctx context.Context, req *wire.SetAttrReq) (wire.Attr, 
 }
 
 func (c *Client) Make(ctx context.Context, req *wire.MakeReq) (wire.Attr, error) {
-	resp, err := c.change(ctx, wire.MMake, req)
-	return resp.Attr, err
+	a, _, err := c.MakeInDir(ctx, req)
+	return a, err
 }
 
 // MakeInDir is Make that also returns the parent's attributes as they
 // were just after the change (Ino 0 if the metaserver could not read them).
 func (c *Client) MakeInDir(ctx context.Context, req *wire.MakeReq) (attr, parent wire.Attr, err error) {
-	resp, err := c.change(ctx, wire.MMake, req)
+	resp, err := c.change(ctx, wire.MMake, req, req.Parent, req.Name)
+	if err == nil && resp.Attr.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		c.names.created(resp.Attr.Ino, resp.Attr.Ctime)
+	}
 	return resp.Attr, resp.Parent, err
 }
 
@@ -90,18 +105,20 @@ func (c *Client) Link(ctx context.Context, ino, parent uint64, name string) (wir
 
 // LinkInDir is Link that also returns the parent's new attributes.
 func (c *Client) LinkInDir(ctx context.Context, ino, parent uint64, name string) (attr, parentAttr wire.Attr, err error) {
-	resp, err := c.change(ctx, wire.MLink, &wire.LinkReq{Ino: ino, Parent: parent, Name: name})
+	resp, err := c.change(ctx, wire.MLink, &wire.LinkReq{Ino: ino, Parent: parent, Name: name}, parent, name)
 	return resp.Attr, resp.Parent, err
 }
 
-// change sends a namespace change whose answer is a ChangeResp.
-func (c *Client) change(ctx context.Context, m wire.Method, req wire.Message) (wire.ChangeResp, error) {
+// change sends a namespace change that adds name to parent.
+func (c *Client) change(ctx context.Context, m wire.Method, req wire.Message, parent uint64, name string) (wire.ChangeResp, error) {
 	var resp wire.ChangeResp
-	err := c.meta(ctx, m, req, &resp)
-	if err == nil {
-		c.overlayDirty(&resp.Attr)
+	if err := c.meta(ctx, m, req, &resp); err != nil {
+		c.names.forget(parent)
+		return resp, err
 	}
-	return resp, err
+	c.names.changed(parent, resp.ParentWas, resp.At, nameEdit{name, true})
+	c.overlayDirty(&resp.Attr)
+	return resp, nil
 }
 
 // Remove unlinks a file or removes an empty directory. A file this mount
@@ -116,8 +133,10 @@ func (c *Client) RemoveInDir(ctx context.Context, parent uint64, name string, di
 	var resp wire.ChangeResp
 	open := c.openInos()
 	if err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: open, Session: c.session}, &resp); err != nil {
+		c.names.forget(parent)
 		return wire.Attr{}, err
 	}
+	c.names.changed(parent, resp.ParentWas, resp.At, nameEdit{name, false})
 	return resp.Parent, c.keptOpen(ctx, resp.Attr, open)
 }
 
@@ -133,9 +152,27 @@ func (c *Client) RenameInDirs(ctx context.Context, req *wire.RenameReq) (oldPare
 	var resp wire.ChangeResp
 	req.Open, req.Session = c.openInos(), c.session
 	if err := c.meta(ctx, wire.MRename, req, &resp); err != nil {
+		c.names.forget(req.OldParent)
+		c.names.forget(req.NewParent)
 		return wire.Attr{}, wire.Attr{}, err
 	}
+	c.renamed(req, &resp)
 	return resp.Parent, resp.NewParent, c.keptOpen(ctx, resp.Attr, req.Open)
+}
+
+// renamed applies a rename to what is kept of its directories' names.
+// An exchange leaves both names in place.
+func (c *Client) renamed(req *wire.RenameReq, resp *wire.ChangeResp) {
+	var gone, came []nameEdit
+	if req.Flags&wire.RenameExchange == 0 {
+		gone, came = []nameEdit{{req.OldName, false}}, []nameEdit{{req.NewName, true}}
+	}
+	if req.NewParent == req.OldParent {
+		c.names.changed(req.OldParent, resp.ParentWas, resp.At, append(gone, came...)...)
+		return
+	}
+	c.names.changed(req.OldParent, resp.ParentWas, resp.At, gone...)
+	c.names.changed(req.NewParent, resp.NewParentWas, resp.At, came...)
 }
 
 // ReadDir returns up to limit entries of directory ino after the name after.

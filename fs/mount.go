@@ -47,6 +47,7 @@ func New(c *client.Client, dir string, opts Options) (*Mount, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.SetEntryTimeout(opts.AttrTimeout)
 	fsys := newFS(c, opts.Log, opts.AttrTimeout)
 	mo := &fuse.MountOptions{
 		FsName:        "cairn",

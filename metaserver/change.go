@@ -9,11 +9,11 @@ import "github.com/cairn-fs/cairn/internal/wire"
 // the change's transaction, so they show it (and maybe later changes by
 // others, which a GETATTR would show too). A directory that cannot be
 // read any more (removed since) is left out as Ino 0.
-func (s *Server) changeResp(a wire.Attr, err error, parent, newParent uint64) (wire.Message, error) {
+func (s *Server) changeResp(a wire.Attr, dirs dirTimes, err error, parent, newParent uint64) (wire.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &wire.ChangeResp{Attr: a}
+	resp := &wire.ChangeResp{Attr: a, ParentWas: dirs.was[parent], NewParentWas: dirs.was[newParent], At: dirs.at}
 	if p, err := s.store.getAttr(parent); err == nil {
 		resp.Parent = p
 	}

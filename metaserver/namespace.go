@@ -125,14 +125,14 @@ func (s *store) setAttr(req *wire.SetAttrReq) (attr wire.Attr, err error) {
 	return attr, err
 }
 
-func (s *store) make(req *wire.MakeReq) (attr wire.Attr, err error) {
+func (s *store) make(req *wire.MakeReq) (attr wire.Attr, dirs dirTimes, err error) {
 	if err := checkName(req.Name); err != nil {
-		return attr, err
+		return attr, dirs, err
 	}
 	if req.Mode&syscall.S_IFMT == 0 {
 		req.Mode |= syscall.S_IFREG
 	}
-	err = s.update(func(tx *txn) error {
+	dirs, err = s.change(func(tx *txn) error {
 		parent, err := tx.getDir(req.Parent)
 		if err != nil {
 			return err
@@ -178,14 +178,14 @@ func (s *store) make(req *wire.MakeReq) (attr wire.Attr, err error) {
 		attr = n.Attr
 		return tx.putDentry(req.Parent, req.Name, n)
 	})
-	return attr, err
+	return attr, dirs, err
 }
 
-func (s *store) link(req *wire.LinkReq) (attr wire.Attr, err error) {
+func (s *store) link(req *wire.LinkReq) (attr wire.Attr, dirs dirTimes, err error) {
 	if err := checkName(req.Name); err != nil {
-		return attr, err
+		return attr, dirs, err
 	}
-	err = s.update(func(tx *txn) error {
+	dirs, err = s.change(func(tx *txn) error {
 		n, err := tx.getInode(req.Ino)
 		if err != nil {
 			return err
@@ -218,11 +218,11 @@ func (s *store) link(req *wire.LinkReq) (attr wire.Attr, err error) {
 		attr = n.Attr
 		return tx.putDentry(req.Parent, req.Name, n)
 	})
-	return attr, err
+	return attr, dirs, err
 }
 
-func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, err error) {
-	err = s.update(func(tx *txn) error {
+func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, dirs dirTimes, err error) {
+	dirs, err = s.change(func(tx *txn) error {
 		parent, err := tx.getDir(req.Parent)
 		if err != nil {
 			return err
@@ -259,7 +259,7 @@ func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, err error) {
 		tx.touchDir(parent)
 		return tx.putInode(parent)
 	})
-	return gone, err
+	return gone, dirs, err
 }
 
 // dropLink removes one name of n from parent (whose dentry the caller
@@ -346,15 +346,15 @@ func (tx *txn) isAncestor(a, b uint64) (bool, error) {
 	return false, wire.Errorf(wire.CodeInternal, "directory parent chain too deep")
 }
 
-func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, err error) {
+func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, dirs dirTimes, err error) {
 	if err := checkName(req.NewName); err != nil {
-		return replaced, err
+		return replaced, dirs, err
 	}
 	if req.Flags&^(wire.RenameNoReplace|wire.RenameExchange) != 0 ||
 		req.Flags == wire.RenameNoReplace|wire.RenameExchange {
-		return replaced, wire.Errorf(wire.CodeInvalid, "rename flags %#x", req.Flags)
+		return replaced, dirs, wire.Errorf(wire.CodeInvalid, "rename flags %#x", req.Flags)
 	}
-	err = s.update(func(tx *txn) error {
+	dirs, err = s.change(func(tx *txn) error {
 		oldDir, err := tx.getDir(req.OldParent)
 		if err != nil {
 			return err
@@ -432,7 +432,7 @@ func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, err error) {
 		tx.touchDir(newDir)
 		return tx.putAll(src, oldDir, newDir)
 	})
-	return replaced, err
+	return replaced, dirs, err
 }
 
 // exchange swaps two names atomically (RENAME_EXCHANGE).

@@ -13,7 +13,7 @@ func TestOpenDirectoryRemoved(t *testing.T) {
 	s := newStore(t)
 	d := mk(t, s, RootIno, "d", modeDir)
 	setX(t, s, d.Ino, "user.x", "1")
-	gone, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "d", Dir: true, Open: []uint64{d.Ino}})
+	gone, _, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "d", Dir: true, Open: []uint64{d.Ino}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestOpenDirectoryRemoved(t *testing.T) {
 	if nlink(t, s, RootIno) != 2 {
 		t.Errorf("root nlink %d after rmdir, want 2", nlink(t, s, RootIno))
 	}
-	if _, err := s.make(&wire.MakeReq{Parent: d.Ino, Name: "x", Mode: modeFile}); !errors.Is(err, wire.ErrNotFound) {
+	if _, _, err := s.make(&wire.MakeReq{Parent: d.Ino, Name: "x", Mode: modeFile}); !errors.Is(err, wire.ErrNotFound) {
 		t.Errorf("create in a removed directory: %v, want not found", err)
 	}
 	if _, err := s.readDir(&wire.ReadDirReq{Ino: d.Ino}); !errors.Is(err, wire.ErrNotFound) {
@@ -43,7 +43,7 @@ func TestOpenDirectoryRemoved(t *testing.T) {
 	}
 	// Not open: gone at once, and nothing to report.
 	e := mk(t, s, RootIno, "e", modeDir)
-	if gone, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "e", Dir: true}); err != nil || gone.Ino != 0 {
+	if gone, _, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "e", Dir: true}); err != nil || gone.Ino != 0 {
 		t.Fatalf("rmdir: %+v, %v", gone, err)
 	}
 	if _, err := s.getAttr(e.Ino); !errors.Is(err, wire.ErrNotFound) {
@@ -66,10 +66,10 @@ func TestLinkLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "l65000"}); err != nil {
+	if _, _, err := s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "l65000"}); err != nil {
 		t.Fatalf("link number 65000: %v", err)
 	}
-	_, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "l65001"})
+	_, _, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "l65001"})
 	var we *wire.Error
 	if !errors.As(err, &we) || we.Code != wire.CodeMlink {
 		t.Fatalf("link number 65001: %v, want too many links", err)

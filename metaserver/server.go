@@ -163,20 +163,20 @@ func (s *Server) mux() rpc.Mux {
 		return attrResp(s.store.setAttr(r))
 	})
 	rpc.On(m, wire.MMake, func(_ context.Context, r *wire.MakeReq) (wire.Message, error) {
-		a, err := s.store.make(r)
-		return s.changeResp(a, err, r.Parent, 0)
+		a, dirs, err := s.store.make(r)
+		return s.changeResp(a, dirs, err, r.Parent, 0)
 	})
 	rpc.On(m, wire.MLink, func(_ context.Context, r *wire.LinkReq) (wire.Message, error) {
-		a, err := s.store.link(r)
-		return s.changeResp(a, err, r.Parent, 0)
+		a, dirs, err := s.store.link(r)
+		return s.changeResp(a, dirs, err, r.Parent, 0)
 	})
 	rpc.On(m, wire.MRemove, func(_ context.Context, r *wire.RemoveReq) (wire.Message, error) {
-		a, err := s.store.remove(r)
-		return s.changeResp(a, err, r.Parent, 0)
+		a, dirs, err := s.store.remove(r)
+		return s.changeResp(a, dirs, err, r.Parent, 0)
 	})
 	rpc.On(m, wire.MRename, func(_ context.Context, r *wire.RenameReq) (wire.Message, error) {
-		a, err := s.store.rename(r)
-		return s.changeResp(a, err, r.OldParent, r.NewParent)
+		a, dirs, err := s.store.rename(r)
+		return s.changeResp(a, dirs, err, r.OldParent, r.NewParent)
 	})
 	rpc.On(m, wire.MPurge, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
 		return &wire.Empty{}, s.store.purge(r.Ino)

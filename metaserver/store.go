@@ -130,6 +130,25 @@ func (s *store) update(fn func(tx *txn) error) error {
 	return nil
 }
 
+// dirTimes is what a change did to the ctimes of the directories whose
+// entries it changed: each one's ctime before, and the change's time,
+// which is each one's ctime after (see wire.ChangeResp).
+type dirTimes struct {
+	was map[uint64]int64
+	at  int64
+}
+
+// change is update for a change of directory entries.
+func (s *store) change(fn func(tx *txn) error) (dirTimes, error) {
+	var t dirTimes
+	err := s.update(func(tx *txn) error {
+		tx.was = map[uint64]int64{}
+		t = dirTimes{was: tx.was, at: tx.now}
+		return fn(tx)
+	})
+	return t, err
+}
+
 // view runs fn in a read-only snapshot.
 func (s *store) view(fn func(tx *txn) error) error {
 	return s.db.View(func(btx *badger.Txn) error {

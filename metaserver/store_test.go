@@ -42,7 +42,7 @@ func newStore(t *testing.T) *store {
 
 func mk(t *testing.T, s *store, parent uint64, name string, mode uint32) wire.Attr {
 	t.Helper()
-	a, err := s.make(&wire.MakeReq{Parent: parent, Name: name, Mode: mode, Uid: 1, Gid: 2, Target: "target"})
+	a, _, err := s.make(&wire.MakeReq{Parent: parent, Name: name, Mode: mode, Uid: 1, Gid: 2, Target: "target"})
 	if err != nil {
 		t.Fatalf("make %d/%q: %v", parent, name, err)
 	}
@@ -118,17 +118,17 @@ func names(t *testing.T, s *store, dir uint64) []string {
 }
 
 func rename(s *store, op uint64, oname string, np uint64, nname string, flags uint32) error {
-	_, err := s.rename(&wire.RenameReq{OldParent: op, OldName: oname, NewParent: np, NewName: nname, Flags: flags})
+	_, _, err := s.rename(&wire.RenameReq{OldParent: op, OldName: oname, NewParent: np, NewName: nname, Flags: flags})
 	return err
 }
 
 func unlink(s *store, parent uint64, name string) error {
-	_, err := s.remove(&wire.RemoveReq{Parent: parent, Name: name})
+	_, _, err := s.remove(&wire.RemoveReq{Parent: parent, Name: name})
 	return err
 }
 
 func rmdir(s *store, parent uint64, name string) error {
-	_, err := s.remove(&wire.RemoveReq{Parent: parent, Name: name, Dir: true})
+	_, _, err := s.remove(&wire.RemoveReq{Parent: parent, Name: name, Dir: true})
 	return err
 }
 
@@ -194,20 +194,20 @@ func TestMakeLookup(t *testing.T) {
 	wantErr(t, "lookup in a file", err, wire.ErrNotDir)
 	_, err = s.lookup(RootIno, strings.Repeat("x", 256))
 	wantErr(t, "lookup long name", err, wire.ErrNameTooLong)
-	_, err = s.make(&wire.MakeReq{Parent: RootIno, Name: "file", Mode: modeDir})
+	_, _, err = s.make(&wire.MakeReq{Parent: RootIno, Name: "file", Mode: modeDir})
 	wantErr(t, "make existing", err, wire.ErrExists)
-	_, err = s.make(&wire.MakeReq{Parent: f.Ino, Name: "x", Mode: modeFile})
+	_, _, err = s.make(&wire.MakeReq{Parent: f.Ino, Name: "x", Mode: modeFile})
 	wantErr(t, "make in a file", err, wire.ErrNotDir)
-	_, err = s.make(&wire.MakeReq{Parent: 999999, Name: "x", Mode: modeFile})
+	_, _, err = s.make(&wire.MakeReq{Parent: 999999, Name: "x", Mode: modeFile})
 	wantErr(t, "make in a missing dir", err, wire.ErrNotFound)
 	for _, bad := range []string{"", ".", "..", "a/b", "a\x00b"} {
-		_, err = s.make(&wire.MakeReq{Parent: RootIno, Name: bad, Mode: modeFile})
+		_, _, err = s.make(&wire.MakeReq{Parent: RootIno, Name: bad, Mode: modeFile})
 		wantErr(t, fmt.Sprintf("make %q", bad), err, wire.ErrInvalid)
 	}
-	_, err = s.make(&wire.MakeReq{Parent: RootIno, Name: strings.Repeat("x", 256), Mode: modeFile})
+	_, _, err = s.make(&wire.MakeReq{Parent: RootIno, Name: strings.Repeat("x", 256), Mode: modeFile})
 	wantErr(t, "make 256-byte name", err, wire.ErrNameTooLong)
 	mk(t, s, RootIno, strings.Repeat("x", 255), modeFile)
-	_, err = s.make(&wire.MakeReq{Parent: RootIno, Name: "emptylink", Mode: modeLink})
+	_, _, err = s.make(&wire.MakeReq{Parent: RootIno, Name: "emptylink", Mode: modeLink})
 	wantErr(t, "symlink without target", err, wire.ErrInvalid)
 	if got := names(t, s, RootIno); len(got) != 5 {
 		t.Fatalf("failed makes left entries: %v", got)
@@ -220,8 +220,8 @@ func TestSetgidDirectory(t *testing.T) {
 	if _, err := s.setAttr(&wire.SetAttrReq{Ino: d.Ino, Valid: wire.SetGid, Gid: 77}); err != nil {
 		t.Fatal(err)
 	}
-	f, _ := s.make(&wire.MakeReq{Parent: d.Ino, Name: "f", Mode: modeFile, Gid: 5})
-	sub, _ := s.make(&wire.MakeReq{Parent: d.Ino, Name: "sub", Mode: modeDir, Gid: 5})
+	f, _, _ := s.make(&wire.MakeReq{Parent: d.Ino, Name: "f", Mode: modeFile, Gid: 5})
+	sub, _, _ := s.make(&wire.MakeReq{Parent: d.Ino, Name: "sub", Mode: modeDir, Gid: 5})
 	if f.Gid != 77 || sub.Gid != 77 || sub.Mode&syscall.S_ISGID == 0 || f.Mode&syscall.S_ISGID != 0 {
 		t.Fatalf("setgid inheritance: file %+v dir %+v", f, sub)
 	}
@@ -321,11 +321,11 @@ func TestLinkCounts(t *testing.T) {
 	}
 
 	// Hard links.
-	la, err := s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "f2"})
+	la, _, err := s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "f2"})
 	if err != nil || la.Nlink != 2 || la.Ino != f.Ino {
 		t.Fatalf("link: %+v %v", la, err)
 	}
-	if _, err := s.link(&wire.LinkReq{Ino: f.Ino, Parent: b.Ino, Name: "f3"}); err != nil {
+	if _, _, err := s.link(&wire.LinkReq{Ino: f.Ino, Parent: b.Ino, Name: "f3"}); err != nil {
 		t.Fatal(err)
 	}
 	if nlink(t, s, f.Ino) != 3 || lookupIno(t, s, RootIno, "f2") != f.Ino || lookupIno(t, s, b.Ino, "f3") != f.Ino {
@@ -334,16 +334,16 @@ func TestLinkCounts(t *testing.T) {
 	if nlink(t, s, RootIno) != 3 || nlink(t, s, b.Ino) != 2 {
 		t.Fatal("a hard link to a file changed a directory's nlink")
 	}
-	_, err = s.link(&wire.LinkReq{Ino: a.Ino, Parent: RootIno, Name: "dirlink"})
+	_, _, err = s.link(&wire.LinkReq{Ino: a.Ino, Parent: RootIno, Name: "dirlink"})
 	wantErr(t, "link to a directory", err, wire.ErrPerm)
-	_, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "a"})
+	_, _, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "a"})
 	wantErr(t, "link onto an existing name", err, wire.ErrExists)
-	_, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: f.Ino, Name: "x"})
+	_, _, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: f.Ino, Name: "x"})
 	wantErr(t, "link into a file", err, wire.ErrNotDir)
-	_, err = s.link(&wire.LinkReq{Ino: 999999, Parent: RootIno, Name: "x"})
+	_, _, err = s.link(&wire.LinkReq{Ino: 999999, Parent: RootIno, Name: "x"})
 	wantErr(t, "link to a missing inode", err, wire.ErrNotFound)
 
-	got, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "f2"})
+	got, _, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "f2"})
 	if err != nil || got.Ino != f.Ino || got.Nlink != 2 {
 		t.Fatalf("unlink one of three names: %+v %v", got, err)
 	}
@@ -360,13 +360,13 @@ func TestLinkCounts(t *testing.T) {
 		t.Fatalf("a: nlink %d after rmdir of one of two subdirectories, want 3", got)
 	}
 	gone(t, s, b.Ino)
-	got, err = s.remove(&wire.RemoveReq{Parent: a.Ino, Name: "f"})
+	got, _, err = s.remove(&wire.RemoveReq{Parent: a.Ino, Name: "f"})
 	if err != nil || got.Ino != f.Ino || got.Nlink != 0 {
 		t.Fatalf("unlink the last name: %+v %v", got, err)
 	}
 	gone(t, s, f.Ino)
 	// Removing a directory reports no inode.
-	if got, err := s.remove(&wire.RemoveReq{Parent: a.Ino, Name: "c", Dir: true}); err != nil || got.Ino != 0 {
+	if got, _, err := s.remove(&wire.RemoveReq{Parent: a.Ino, Name: "c", Dir: true}); err != nil || got.Ino != 0 {
 		t.Fatalf("rmdir returned %+v %v", got, err)
 	}
 	if nlink(t, s, a.Ino) != 2 {
@@ -404,7 +404,7 @@ func TestRemoveErrors(t *testing.T) {
 	gone(t, s, d.Ino)
 	_, err := s.readDir(&wire.ReadDirReq{Ino: d.Ino})
 	wantErr(t, "readDir of a removed dir", err, wire.ErrNotFound)
-	_, err = s.make(&wire.MakeReq{Parent: d.Ino, Name: "x", Mode: modeFile})
+	_, _, err = s.make(&wire.MakeReq{Parent: d.Ino, Name: "x", Mode: modeFile})
 	wantErr(t, "make in a removed dir", err, wire.ErrNotFound)
 	if nlink(t, s, RootIno) != 2 {
 		t.Fatal("root nlink not back to 2")
@@ -477,7 +477,7 @@ func TestRenameSimple(t *testing.T) {
 func TestRenameOverFile(t *testing.T) {
 	s := newStore(t)
 	tr := mkTree(t, s)
-	replaced, err := s.rename(&wire.RenameReq{OldParent: tr.d1.Ino, OldName: "f1", NewParent: tr.d2.Ino, NewName: "f2"})
+	replaced, _, err := s.rename(&wire.RenameReq{OldParent: tr.d1.Ino, OldName: "f1", NewParent: tr.d2.Ino, NewName: "f2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +497,7 @@ func TestRenameOverFile(t *testing.T) {
 	g := mk(t, s, RootIno, "g", modeFile)
 	s.link(&wire.LinkReq{Ino: g.Ino, Parent: RootIno, Name: "g2"})
 	h := mk(t, s, RootIno, "h", modeFile)
-	replaced, err = s.rename(&wire.RenameReq{OldParent: RootIno, OldName: "h", NewParent: RootIno, NewName: "g"})
+	replaced, _, err = s.rename(&wire.RenameReq{OldParent: RootIno, OldName: "h", NewParent: RootIno, NewName: "g"})
 	if err != nil || replaced.Ino != g.Ino || replaced.Nlink != 1 {
 		t.Fatalf("replace a linked file: %+v %v", replaced, err)
 	}
@@ -666,7 +666,7 @@ func TestOrphans(t *testing.T) {
 	f := mk(t, s, RootIno, "f", modeFile)
 	id := block.Sum([]byte("orphan data"))
 	commit(t, s, f.Ino, ext(0, 100, id, 0, 100))
-	gone1, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "f", Open: []uint64{99, f.Ino}})
+	gone1, _, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "f", Open: []uint64{99, f.Ino}})
 	if err != nil || gone1.Nlink != 0 {
 		t.Fatalf("remove: %+v %v", gone1, err)
 	}
@@ -683,7 +683,7 @@ func TestOrphans(t *testing.T) {
 	// A write to the orphan still commits.
 	commit(t, s, f.Ino, ext(100, 10, id, 0, 100))
 	// No new name for an unlinked inode.
-	_, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "back"})
+	_, _, err = s.link(&wire.LinkReq{Ino: f.Ino, Parent: RootIno, Name: "back"})
 	wantErr(t, "link an orphan", err, wire.ErrNotFound)
 	checkRefs(t, s)
 	if err := s.purge(f.Ino); err != nil {
@@ -706,7 +706,7 @@ func TestOrphans(t *testing.T) {
 	}
 	// Replaced by a rename while open.
 	h := mk(t, s, RootIno, "h", modeFile)
-	replaced, err := s.rename(&wire.RenameReq{OldParent: RootIno, OldName: "g", NewParent: RootIno, NewName: "h", Open: []uint64{h.Ino}})
+	replaced, _, err := s.rename(&wire.RenameReq{OldParent: RootIno, OldName: "g", NewParent: RootIno, NewName: "h", Open: []uint64{h.Ino}})
 	if err != nil || replaced.Ino != h.Ino || replaced.Nlink != 0 {
 		t.Fatalf("rename over an open file: %+v %v", replaced, err)
 	}
@@ -1228,7 +1228,7 @@ func refcountProperty(t *testing.T, seed uint64, steps int) {
 			what = fmt.Sprintf("truncate %s to %d", name, size)
 		case op < 8: // hard link
 			nn := fmt.Sprint("l", step)
-			if _, err := s.link(&wire.LinkReq{Ino: f.ino, Parent: RootIno, Name: nn}); err != nil {
+			if _, _, err := s.link(&wire.LinkReq{Ino: f.ino, Parent: RootIno, Name: nn}); err != nil {
 				t.Fatal(err)
 			}
 			byName[nn] = f
@@ -1386,7 +1386,7 @@ func TestInodeBatchBoundary(t *testing.T) {
 	seen := map[uint64]bool{RootIno: true}
 	var last uint64
 	for i := 0; i < inoBatch+10; i++ {
-		a, err := s.make(&wire.MakeReq{Parent: RootIno, Name: fmt.Sprint(i), Mode: modeFile})
+		a, _, err := s.make(&wire.MakeReq{Parent: RootIno, Name: fmt.Sprint(i), Mode: modeFile})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -73,7 +73,7 @@ func TestXattrGoesWithItsInode(t *testing.T) {
 	// An orphan (unlinked while open) keeps them until it is purged.
 	h := mk(t, s, RootIno, "h", modeFile)
 	setX(t, s, h.Ino, "user.h", "4")
-	if _, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "h", Open: []uint64{h.Ino}}); err != nil {
+	if _, _, err := s.remove(&wire.RemoveReq{Parent: RootIno, Name: "h", Open: []uint64{h.Ino}}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := s.getXattr(&wire.XattrReq{Ino: h.Ino, Name: "user.h"}); err != nil || string(v) != "4" {
@@ -164,7 +164,7 @@ func TestACLInherit(t *testing.T) {
 		aclEntry{aclMask, 7, 0}, aclEntry{aclOther, 0, 0})
 	setX(t, s, d.Ino, aclDefault, string(def))
 	create := func(name string, mode uint32) wire.Attr {
-		a, err := s.make(&wire.MakeReq{Parent: d.Ino, Name: name, Mode: mode, Umask: 0o077})
+		a, _, err := s.make(&wire.MakeReq{Parent: d.Ino, Name: name, Mode: mode, Umask: 0o077})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +196,7 @@ func TestACLInherit(t *testing.T) {
 		t.Errorf("subdirectory mode %#o, want 0770", sub.Mode&0o777)
 	}
 	// Without a default ACL the umask applies.
-	if a, err := s.make(&wire.MakeReq{Parent: RootIno, Name: "masked", Mode: syscall.S_IFREG | 0o666, Umask: 0o027}); err != nil || a.Mode&0o777 != 0o640 {
+	if a, _, err := s.make(&wire.MakeReq{Parent: RootIno, Name: "masked", Mode: syscall.S_IFREG | 0o666, Umask: 0o027}); err != nil || a.Mode&0o777 != 0o640 {
 		t.Errorf("umask 027 on 0666: %#o, %v", a.Mode&0o777, err)
 	}
 }

@@ -358,13 +358,28 @@ func readNode(r *Reader, n *cluster.Node) {
 // kernel's next GETATTR of them without another round trip. Parent is
 // the (old) parent; NewParent is a rename's new parent when that is
 // another directory, else Ino 0.
+//
+// ParentWas and NewParentWas are the ctimes those directories had just
+// before the change, and At the ctime the change gave them: a client that
+// knows every name in a directory as of ctime ParentWas still knows them
+// all after applying its change, as of At (client/dirnames.go).
 type ChangeResp struct {
 	Attr      Attr
 	Parent    Attr
 	NewParent Attr
+
+	ParentWas, NewParentWas, At int64
 }
 
 func (m *ChangeResp) Append(b []byte) []byte {
-	return m.NewParent.Append(m.Parent.Append(m.Attr.Append(b)))
+	b = m.NewParent.Append(m.Parent.Append(m.Attr.Append(b)))
+	b = AppendU64(b, uint64(m.ParentWas))
+	b = AppendU64(b, uint64(m.NewParentWas))
+	return AppendU64(b, uint64(m.At))
 }
-func (m *ChangeResp) Decode(r *Reader) { m.Attr.Decode(r); m.Parent.Decode(r); m.NewParent.Decode(r) }
+func (m *ChangeResp) Decode(r *Reader) {
+	m.Attr.Decode(r)
+	m.Parent.Decode(r)
+	m.NewParent.Decode(r)
+	m.ParentWas, m.NewParentWas, m.At = r.I64(), r.I64(), r.I64()
+}

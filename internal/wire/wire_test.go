@@ -256,7 +256,7 @@ func examples() []Message {
 		&Empty{},
 		&InoReq{Ino: 42},
 		&AttrResp{Attr: attr},
-		&ChangeResp{Attr: attr, Parent: Attr{Ino: 1, Nlink: 3, Mtime: 5}, NewParent: Attr{Ino: 9, Mode: 0o40755}},
+		&ChangeResp{Attr: attr, Parent: Attr{Ino: 1, Nlink: 3, Mtime: 5}, NewParent: Attr{Ino: 9, Mode: 0o40755}, ParentWas: 4, NewParentWas: -7, At: 5},
 		&LookupReq{Parent: 1, Name: "hello.txt"},
 		&SetAttrReq{Ino: 9, Valid: SetMode | SetSize | SetMtime, Mode: 0o600, Uid: 1, Gid: 2, Size: 77, Atime: 3, Mtime: 4},
 		&MakeReq{Parent: 1, Name: "link", Mode: 0o120777, Uid: 1, Gid: 2, Rdev: 8, Target: "../target", Umask: 0o022},
