@@ -4,23 +4,16 @@ import "github.com/cairn-fs/cairn/internal/wire"
 
 // changeResp answers a namespace change with the attributes of the
 // directories it changed (parent, and newParent if it is another one),
-// so that the client need not ask for them: the kernel asks for a
-// directory's attributes after every change in it. They are read after
-// the change's transaction, so they show it (and maybe later changes by
-// others, which a GETATTR would show too). A directory that cannot be
-// read any more (removed since) is left out as Ino 0.
-func (s *Server) changeResp(a wire.Attr, dirs dirTimes, err error, parent, newParent uint64) (wire.Message, error) {
+// as the change left them, so that the client need not ask for them: the
+// kernel asks for a directory's attributes after every change in it. A
+// directory the change did not touch is left out as Ino 0.
+func (s *Server) changeResp(a wire.Attr, dirs dirChange, err error, parent, newParent uint64) (wire.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &wire.ChangeResp{Attr: a, ParentWas: dirs.was[parent], NewParentWas: dirs.was[newParent], At: dirs.at}
-	if p, err := s.store.getAttr(parent); err == nil {
-		resp.Parent = p
-	}
-	if newParent != 0 && newParent != parent {
-		if p, err := s.store.getAttr(newParent); err == nil {
-			resp.NewParent = p
-		}
+	resp := &wire.ChangeResp{Attr: a, Parent: dirs.after[parent], ParentWas: dirs.was[parent], At: dirs.at}
+	if newParent != parent {
+		resp.NewParent, resp.NewParentWas = dirs.after[newParent], dirs.was[newParent]
 	}
 	return resp, nil
 }

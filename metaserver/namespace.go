@@ -125,7 +125,7 @@ func (s *store) setAttr(req *wire.SetAttrReq) (attr wire.Attr, err error) {
 	return attr, err
 }
 
-func (s *store) make(req *wire.MakeReq) (attr wire.Attr, dirs dirTimes, err error) {
+func (s *store) make(req *wire.MakeReq) (attr wire.Attr, dirs dirChange, err error) {
 	if err := checkName(req.Name); err != nil {
 		return attr, dirs, err
 	}
@@ -181,7 +181,7 @@ func (s *store) make(req *wire.MakeReq) (attr wire.Attr, dirs dirTimes, err erro
 	return attr, dirs, err
 }
 
-func (s *store) link(req *wire.LinkReq) (attr wire.Attr, dirs dirTimes, err error) {
+func (s *store) link(req *wire.LinkReq) (attr wire.Attr, dirs dirChange, err error) {
 	if err := checkName(req.Name); err != nil {
 		return attr, dirs, err
 	}
@@ -221,7 +221,7 @@ func (s *store) link(req *wire.LinkReq) (attr wire.Attr, dirs dirTimes, err erro
 	return attr, dirs, err
 }
 
-func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, dirs dirTimes, err error) {
+func (s *store) remove(req *wire.RemoveReq) (gone wire.Attr, dirs dirChange, err error) {
 	dirs, err = s.change(func(tx *txn) error {
 		parent, err := tx.getDir(req.Parent)
 		if err != nil {
@@ -346,7 +346,7 @@ func (tx *txn) isAncestor(a, b uint64) (bool, error) {
 	return false, wire.Errorf(wire.CodeInternal, "directory parent chain too deep")
 }
 
-func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, dirs dirTimes, err error) {
+func (s *store) rename(req *wire.RenameReq) (replaced wire.Attr, dirs dirChange, err error) {
 	if err := checkName(req.NewName); err != nil {
 		return replaced, dirs, err
 	}

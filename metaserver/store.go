@@ -130,23 +130,30 @@ func (s *store) update(fn func(tx *txn) error) error {
 	return nil
 }
 
-// dirTimes is what a change did to the ctimes of the directories whose
-// entries it changed: each one's ctime before, and the change's time,
-// which is each one's ctime after (see wire.ChangeResp).
-type dirTimes struct {
-	was map[uint64]int64
-	at  int64
+// dirChange is what a change did to the directories whose entries it
+// changed: each one's ctime before, its attributes after, and the
+// change's time, which is each one's ctime after (see wire.ChangeResp).
+type dirChange struct {
+	was   map[uint64]int64
+	after map[uint64]wire.Attr
+	at    int64
 }
 
 // change is update for a change of directory entries.
-func (s *store) change(fn func(tx *txn) error) (dirTimes, error) {
-	var t dirTimes
+func (s *store) change(fn func(tx *txn) error) (dirChange, error) {
+	var c dirChange
 	err := s.update(func(tx *txn) error {
-		tx.was = map[uint64]int64{}
-		t = dirTimes{was: tx.was, at: tx.now}
-		return fn(tx)
+		tx.touched = map[uint64]touchedDir{}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		c = dirChange{was: map[uint64]int64{}, after: map[uint64]wire.Attr{}, at: tx.now}
+		for ino, d := range tx.touched {
+			c.was[ino], c.after[ino] = d.was, d.n.Attr
+		}
+		return nil
 	})
-	return t, err
+	return c, err
 }
 
 // view runs fn in a read-only snapshot.

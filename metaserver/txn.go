@@ -15,9 +15,14 @@ type txn struct {
 	now        int64
 	s          *store // nil in views
 	inodeDelta int64
-	// was holds, for change (store.go), each touched directory's ctime
-	// before this transaction touched it.
-	was map[uint64]int64
+	// touched holds, for change (store.go), each directory whose
+	// entries this transaction changed, and its ctime before.
+	touched map[uint64]touchedDir
+}
+
+type touchedDir struct {
+	n   *inode
+	was int64
 }
 
 // get decodes the value at key into m; ErrNotFound if it is absent.
@@ -101,8 +106,8 @@ func (tx *txn) dirEmpty(ino uint64) bool {
 
 // touchDir sets a directory's mtime and ctime to now, as an entry change does.
 func (tx *txn) touchDir(n *inode) {
-	if _, seen := tx.was[n.Ino]; !seen && tx.was != nil {
-		tx.was[n.Ino] = n.Ctime
+	if _, seen := tx.touched[n.Ino]; !seen && tx.touched != nil {
+		tx.touched[n.Ino] = touchedDir{n, n.Ctime}
 	}
 	n.Mtime, n.Ctime = tx.now, tx.now
 }

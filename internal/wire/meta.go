@@ -354,10 +354,11 @@ func readNode(r *Reader, n *cluster.Node) {
 
 // ChangeResp answers a namespace change (make, link, remove, rename):
 // Attr as the method says, and the attributes of the directories it
-// changed, read just after the change, so that a client can answer the
+// changed, as the change left them, so that a client can answer the
 // kernel's next GETATTR of them without another round trip. Parent is
 // the (old) parent; NewParent is a rename's new parent when that is
-// another directory, else Ino 0.
+// another directory, else Ino 0 (as is a directory the change did not
+// touch).
 //
 // ParentWas and NewParentWas are the ctimes those directories had just
 // before the change, and At the ctime the change gave them: a client that
