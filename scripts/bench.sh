@@ -8,9 +8,11 @@
 # e.g. local, passthrough, cairn). Ratios of times (s) are lower-is-better.
 #
 #   scripts/bench.sh [--quick] [--size 1G] [--runtime 20] [--files 10000]
-#                    [--only fio|meta|tree] [--json FILE] DIR...
+#                    [--rounds 1] [--only fio|meta|tree] [--json FILE] DIR...
 #
 # --quick is a short run (256M, 5 s jobs, 2000 files, a smaller tree).
+# --rounds N measures every directory N times, round by round, and shows
+# the median of each figure.
 # Reads run after dropping the kernel page cache (needs root). A FUSE
 # passthrough to compare with: go install
 # github.com/hanwen/go-fuse/v2/example/loopback@v2.12.1, then
@@ -21,6 +23,7 @@ usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 size=1G
 runtime=20
 files=10000
+rounds=1
 tree=/usr/local/go/src
 only=""
 json=""
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
 	--size) size=$2; shift 2 ;;
 	--runtime) runtime=$2; shift 2 ;;
 	--files) files=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
 	--json) json=$2; shift 2 ;;
 	--) shift; break ;;
@@ -74,54 +78,61 @@ timed() {
 	python3 -c "print($end - $start)" >"$file"
 }
 
+for round in $(seq 1 "$rounds"); do
 i=0
 for d in "$@"; do
 	i=$((i + 1))
+	r="$round.$i" # results of this round on this directory: $out/$r.*
+	[ "$rounds" = 1 ] || d_shown="$d (round $round/$rounds)"
 	if want fio; then
 		for job in seqwrite seqread randread randwrite; do
-			progress "$d" "$job"
+			progress "${d_shown:-$d}" "$job"
 			dropcaches
-			SIZE=$size RANDSIZE=256M RUNTIME=$runtime fio --output-format=json --directory="$d" "$jobs/$job.fio" >"$out/$i.$job.json"
+			SIZE=$size RANDSIZE=256M RUNTIME=$runtime fio --output-format=json --directory="$d" "$jobs/$job.fio" >"$out/$r.$job.json"
 		done
 		rm -f "$d/bench.seq" "$d/bench.rand"
 	fi
 	if want meta; then
-		progress "$d" "metadata"
-		"$out/metabench" -files "$files" -dirs 10 "$d" >"$out/$i.meta.json"
+		progress "${d_shown:-$d}" "metadata"
+		"$out/metabench" -files "$files" -dirs 10 "$d" >"$out/$r.meta.json"
 	fi
 	if want tree; then
 		t="$d/bench.tree"
 		rm -rf "$t"
 		mkdir "$t"
 		dropcaches
-		progress "$d" "untar"
-		timed "$out/$i.untar" tar -C "$t" -xf "$tarball"
+		progress "${d_shown:-$d}" "untar"
+		timed "$out/$r.untar" tar -C "$t" -xf "$tarball"
 		dropcaches
-		progress "$d" "find"
-		timed "$out/$i.find" find "$t"
+		progress "${d_shown:-$d}" "find"
+		timed "$out/$r.find" find "$t"
 		dropcaches
-		progress "$d" "du"
-		timed "$out/$i.du" du -s "$t"
+		progress "${d_shown:-$d}" "du"
+		timed "$out/$r.du" du -s "$t"
 		dropcaches
-		progress "$d" "rm -rf"
-		timed "$out/$i.rm" rm -rf "$t"
+		progress "${d_shown:-$d}" "rm -rf"
+		timed "$out/$r.rm" rm -rf "$t"
 	fi
+done
 done
 printf '\r%-60s\r' "" >&2
 
-python3 - "$out" "$json" "$@" <<'PY'
-import json, os, sys
-out, jsonpath, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+python3 - "$out" "$json" "$rounds" "$@" <<'PY'
+import json, os, statistics, sys
+out, jsonpath, rounds, dirs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+def median(one):
+    # one(r) reads a figure from the results of round r on one directory.
+    return lambda i: statistics.median(one(f"{r}.{i}") for r in range(1, rounds + 1))
 def fio(job, kind, field):
-    def get(i):
-        j = json.load(open(f"{out}/{i}.{job}.json"))
+    def get(r):
+        j = json.load(open(f"{out}/{r}.{job}.json"))
         v = sum(job_[kind][field] for job_ in j["jobs"])
         return v / 1024 if field == "bw" else v
-    return get, f"{out}/1.{job}.json"
+    return median(get), f"{out}/1.1.{job}.json"
 def meta(op):
-    return (lambda i: json.load(open(f"{out}/{i}.meta.json"))[op]), f"{out}/1.meta.json"
+    return median(lambda r: json.load(open(f"{out}/{r}.meta.json"))[op]), f"{out}/1.1.meta.json"
 def secs(name):
-    return (lambda i: float(open(f"{out}/{i}.{name}").read())), f"{out}/1.{name}"
+    return median(lambda r: float(open(f"{out}/{r}.{name}").read())), f"{out}/1.1.{name}"
 rows = [("seq write MiB/s",) + fio("seqwrite", "write", "bw"), ("seq read MiB/s",) + fio("seqread", "read", "bw"),
         ("rand read 4k IOPS",) + fio("randread", "read", "iops"), ("rand write 4k IOPS",) + fio("randwrite", "write", "iops"),
         ("create ops/s",) + meta("create"), ("stat ops/s",) + meta("stat"),
