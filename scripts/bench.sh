@@ -19,7 +19,7 @@
 # loopback MOUNTPOINT ORIGINAL_DIR.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 size=1G
 runtime=20
 files=10000
