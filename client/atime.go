@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	"github.com/cairn-fs/cairn/internal/wire"
 )
@@ -15,6 +16,9 @@ func (f *File) reportRead(ctx context.Context) {
 	f.mu.Lock()
 	done := f.mu.accessed
 	f.mu.accessed = true
+	// The attributes fetched with the layout tell whether the rule would
+	// move atime at all; usually it would not, and no call is needed.
+	done = done || f.mu.layout != nil && !wire.NeedsAtime(&f.mu.layout.Attr, time.Now().UnixNano())
 	f.mu.Unlock()
 	if done {
 		return

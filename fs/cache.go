@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/cairn-fs/cairn/internal/block"
+	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
@@ -58,28 +59,30 @@ func (f *FS) Init(s *fuse.Server) { f.server = s }
 
 // openCache sets out's flags for an open of h (on inode ino) with the
 // given open flags: keep the page cache if the file did not change since
-// this mount cached it.
-func (f *FS) openCache(ino uint64, h *fileHandle, flags uint32, out *fuse.OpenOut) {
+// this mount cached it. It returns the file's attributes if it fetched
+// them with the layout (nil if it fetched nothing).
+func (f *FS) openCache(ino uint64, h *fileHandle, flags uint32, out *fuse.OpenOut) *wire.Attr {
 	if flags&syscall.O_ACCMODE == syscall.O_WRONLY || flags&syscall.O_TRUNC != 0 {
 		f.pages.forget(ino)
-		return
+		return nil
 	}
 	if _, _, dirty, _ := h.f.Dirty(); dirty {
-		return // this mount's own writes are in the page cache already
+		return nil // this mount's own writes are in the page cache already
 	}
-	digest, err := h.f.LayoutDigest(ctx())
+	digest, a, err := h.f.LayoutDigest(ctx())
 	if err != nil {
 		f.pages.forget(ino) // the read will report the error
-		return
+		return nil
 	}
 	keep, _ := f.pages.keep(ino, digest)
 	if keep {
 		out.OpenFlags |= fuse.FOPEN_KEEP_CACHE
-		return
+		return &a
 	}
 	// The kernel may hold the size from before another mount's writes:
 	// make it ask again before reading.
 	if f.server != nil {
 		f.server.InodeNotify(ino, -1, 0)
 	}
+	return &a
 }

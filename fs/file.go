@@ -43,15 +43,17 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 }
 
 func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	wasOpen := f.c.IsOpen(in.NodeId)
+	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
+	known := f.openCache(in.NodeId, h, in.Flags, out)
 	// The kernel may open through a cached name whose file another mount
 	// has since removed (sqlite's -journal, created and deleted by each
 	// writer). ESTALE makes it look the name up again, and then create
 	// or not find it, as it should.
-	if err := f.c.Linked(ctx(), in.NodeId); errors.Is(err, wire.ErrNotFound) {
+	if err := f.c.Linked(ctx(), in.NodeId, known, wasOpen); errors.Is(err, wire.ErrNotFound) {
+		h.f.Release(ctx())
 		return fuse.Status(syscall.ESTALE)
 	}
-	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
-	f.openCache(in.NodeId, h, in.Flags, out)
 	out.Fh = f.addFile(h)
 	return fuse.OK
 }

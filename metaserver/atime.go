@@ -1,10 +1,6 @@
 package metaserver
 
-import (
-	"time"
-
-	"github.com/cairn-fs/cairn/internal/wire"
-)
+import "github.com/cairn-fs/cairn/internal/wire"
 
 // Access times follow Linux's default, relatime: a read (of a file's
 // data, or of a directory's listing) sets atime to now when atime is not
@@ -13,12 +9,6 @@ import (
 // read through an open (MAccessed) and when it lists a directory from its
 // start, so most reads cost no write at all.
 
-const relatimeMaxAge = 24 * time.Hour
-
-func needsAtime(a *wire.Attr, now int64) bool {
-	return a.Atime <= a.Mtime || a.Atime <= a.Ctime || now-a.Atime >= int64(relatimeMaxAge)
-}
-
 // touchAtime applies the relatime rule to ino. It looks in a snapshot
 // first, so an access that changes nothing writes nothing.
 func (s *store) touchAtime(ino uint64) error {
@@ -26,7 +16,7 @@ func (s *store) touchAtime(ino uint64) error {
 	err := s.view(func(tx *txn) error {
 		n, err := tx.getInode(ino)
 		if err == nil {
-			need = needsAtime(&n.Attr, tx.now)
+			need = wire.NeedsAtime(&n.Attr, tx.now)
 		}
 		return err
 	})
@@ -35,7 +25,7 @@ func (s *store) touchAtime(ino uint64) error {
 	}
 	return s.update(func(tx *txn) error {
 		n, err := tx.getInode(ino)
-		if err != nil || !needsAtime(&n.Attr, tx.now) {
+		if err != nil || !wire.NeedsAtime(&n.Attr, tx.now) {
 			return err
 		}
 		n.Atime = tx.now

@@ -129,7 +129,7 @@ func (s *store) layout(ino uint64) (resp wire.ExtentsResp, err error) {
 		if err != nil {
 			return err
 		}
-		resp.Size = n.Size
+		resp.Size, resp.Attr = n.Size, n.Attr
 		return tx.extents(ino, 0, func(e wire.Extent) (bool, error) {
 			resp.Extents = append(resp.Extents, e)
 			return true, nil

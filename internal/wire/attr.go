@@ -1,5 +1,7 @@
 package wire
 
+import "time"
+
 // Attr is an inode's attributes. Times are nanoseconds since the Unix epoch.
 type Attr struct {
 	Ino   uint64
@@ -40,4 +42,14 @@ func (a *Attr) Decode(r *Reader) {
 	a.Atime = r.I64()
 	a.Mtime = r.I64()
 	a.Ctime = r.I64()
+}
+
+// relatimeMaxAge is how old an atime may get before a read moves it
+// even when it is after mtime and ctime (Linux's relatime).
+const relatimeMaxAge = 24 * time.Hour
+
+// NeedsAtime reports whether a read at now moves a's atime under Linux's
+// relatime rule: when atime is not after mtime or ctime, or is a day old.
+func NeedsAtime(a *Attr, now int64) bool {
+	return a.Atime <= a.Mtime || a.Atime <= a.Ctime || now-a.Atime >= int64(relatimeMaxAge)
 }

@@ -271,15 +271,23 @@ func (m *CommitReq) Decode(r *Reader) {
 }
 
 // ExtentsResp is a file's size and layout, extents in offset order.
+//
+// Attr is the file's attributes at the same moment, so that an open that
+// fetches the layout needs no second round trip for them.
 type ExtentsResp struct {
 	Size    uint64
 	Extents []Extent
+	Attr    Attr
 }
 
 func (m *ExtentsResp) Append(b []byte) []byte {
-	return appendExtents(AppendU64(b, m.Size), m.Extents)
+	return m.Attr.Append(appendExtents(AppendU64(b, m.Size), m.Extents))
 }
-func (m *ExtentsResp) Decode(r *Reader) { m.Size = r.U64(); m.Extents = readExtents(r) }
+func (m *ExtentsResp) Decode(r *Reader) {
+	m.Size = r.U64()
+	m.Extents = readExtents(r)
+	m.Attr.Decode(r)
+}
 
 // StatFSResp describes the filesystem's capacity. Bytes are usable bytes:
 // raw chunkserver capacity divided by the replication factor.
