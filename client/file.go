@@ -273,6 +273,15 @@ func (f *File) sealLocked() {
 	f.startUploadLocked(p)
 }
 
+// sealAllLocked seals every write so far into pending blocks, uploading.
+func (f *File) sealAllLocked() {
+	if f.mu.pack != nil {
+		f.retireBufLocked() // one block with the pack, not two
+	}
+	f.sealLocked()
+	f.sealPackLocked()
+}
+
 // sealPackLocked seals the pack of small writes, if any, and uploads it.
 func (f *File) sealPackLocked() {
 	if p := f.mu.pack; p != nil {
@@ -317,11 +326,7 @@ func (f *File) Flush(ctx context.Context) error {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
-	if f.mu.pack != nil {
-		f.retireBufLocked() // one block with the pack, not two
-	}
-	f.sealLocked()
-	f.sealPackLocked()
+	f.sealAllLocked()
 	batch := f.mu.pending
 	mtime := f.mu.mtime
 	f.mu.Unlock()
