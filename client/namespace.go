@@ -28,9 +28,12 @@ func (c *Client) overlayDirty(attr *wire.Attr) {
 		attr.Size = max(attr.Size, floor)
 		if ok {
 			attr.Size = max(attr.Size, size)
+		}
+		// mtime is 0 when the times were set after the last write
+		// (setattr.go): then the metaserver's are the file's.
+		if ok && mtime != 0 {
 			// The write is newer than any committed mtime, even one set
-			// in the future by utimensat (which makes the writes pending
-			// then take the time it sets: setattr.go).
+			// in the future by utimensat before it.
 			attr.Mtime = mtime
 			attr.Ctime = max(attr.Ctime, mtime)
 		}

@@ -13,11 +13,12 @@ import (
 // changes go out; the close that follows then waits only for what is
 // left of the upload and for the synced commit.
 //
-// Setting mtime does not commit the pending writes first: they take the
-// time set here as their own (as ext4, where a write before utimensat
-// leaves the time utimensat set), and their later commit carries it, so
-// it cannot undo the change. The attribute change itself is one
-// metaserver transaction, durable like any other namespace operation.
+// Setting mtime does not commit the pending writes first: their later
+// commit leaves the times alone (as on ext4, a write before utimensat
+// leaves the mtime utimensat set, and the ctime it set, which is later
+// than the write's), so it cannot undo the change. The attribute change
+// itself is one metaserver transaction, durable like any other
+// namespace operation.
 func (f *File) setAttrOpen(ctx context.Context, req *wire.SetAttrReq) (wire.Attr, error) {
 	setsMtime := req.Valid&(wire.SetMtime|wire.SetMtimeNow) != 0
 	if setsMtime {
@@ -36,10 +37,11 @@ func (f *File) setAttrOpen(ctx context.Context, req *wire.SetAttrReq) (wire.Attr
 	}
 	if setsMtime {
 		f.mu.Lock()
-		// A write that came in meanwhile is later than the time set, and
-		// keeps its own.
+		// The time set covers the writes pending, so their commit leaves
+		// mtime and ctime as they are now (mtime 0). A write that came in
+		// meanwhile is later than the time set, and keeps its own.
 		if f.dirtyLocked() && f.mu.mtime == written {
-			f.mu.mtime = resp.Attr.Mtime
+			f.mu.mtime = 0
 		}
 		f.mu.Unlock()
 	}

@@ -52,6 +52,7 @@ func TestTarStyleWritesKeepTheirTimes(t *testing.T) {
 	_, other := c.AddMount(t)
 	local := t.TempDir()
 	past := time.Date(2020, 5, 17, 10, 11, 12, 13, time.UTC)
+	future := time.Now().Add(100 * time.Hour).Truncate(time.Second)
 	type want struct {
 		data  []byte
 		mtime time.Time // zero: later than the start of the test
@@ -62,12 +63,16 @@ func TestTarStyleWritesKeepTheirTimes(t *testing.T) {
 		name := fmt.Sprintf("f%02d", i)
 		data := bytes.Repeat([]byte{byte('a' + i)}, 100+i*700)
 		more := i%5 == 4
+		mtime := past
+		if i%3 == 1 {
+			mtime = future // ctime stays now: the time of the futimens
+		}
 		for _, dir := range []string{c.MountDir, local} {
-			if err := tarStyleFile(filepath.Join(dir, name), data, past, more); err != nil {
+			if err := tarStyleFile(filepath.Join(dir, name), data, mtime, more); err != nil {
 				t.Fatalf("%s in %s: %v", name, dir, err)
 			}
 		}
-		w := want{data: data, mtime: past}
+		w := want{data: data, mtime: mtime}
 		if more {
 			w = want{data: append(bytes.Clone(data), "tail"...)}
 		}
@@ -75,6 +80,7 @@ func TestTarStyleWritesKeepTheirTimes(t *testing.T) {
 	}
 	check := func(where string) {
 		t.Helper()
+		end := time.Now().Add(time.Second)
 		for name, w := range files {
 			p := filepath.Join(where, name)
 			got, err := os.ReadFile(p)
@@ -87,6 +93,13 @@ func TestTarStyleWritesKeepTheirTimes(t *testing.T) {
 			}
 			if st.Mode() != 0o644 {
 				t.Errorf("%s: mode %v, want 0644", p, st.Mode())
+			}
+			var sys unix.Stat_t
+			if err := unix.Stat(p, &sys); err != nil {
+				t.Fatal(err)
+			}
+			if ctime := time.Unix(sys.Ctim.Unix()); ctime.Before(start) || ctime.After(end) {
+				t.Errorf("%s: ctime %v, want the time of the test (%v to %v)", p, ctime, start, end)
 			}
 			switch {
 			case w.mtime.IsZero() && st.ModTime().Before(start):
