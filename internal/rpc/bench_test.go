@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cairn-fs/cairn/internal/pki"
 	"github.com/cairn-fs/cairn/internal/wire"
@@ -42,6 +44,7 @@ func BenchmarkBulkPut(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu := cpuTime()
 	const inflight = 8
 	sem := make(chan struct{}, inflight)
 	var wg sync.WaitGroup
@@ -57,4 +60,21 @@ func BenchmarkBulkPut(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric((cpuTime()-cpu).Seconds()/(float64(b.N)*float64(len(data))/(1<<30)), "cpu-s/GiB")
+	cl.mu.Lock()
+	for _, conn := range cl.mu.conns {
+		st := conn.ConnectionStats()
+		b.Logf("client sent %d packets (%d lost), received %d (acks): %.1f data packets per ack; cwnd %d KiB, srtt %v",
+			st.PacketsSent, st.PacketsLost, st.PacketsReceived, float64(st.PacketsSent)/float64(max(st.PacketsReceived, 1)), st.CongestionWindow>>10, st.SmoothedRTT)
+	}
+	cl.mu.Unlock()
+}
+
+// cpuTime is the CPU time (user and system) this process has used, on
+// both ends of the connection.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
