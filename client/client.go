@@ -100,6 +100,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		upload: make(chan struct{}, cfg.MaxInflight),
 		stop:   make(chan struct{}),
 	}
+	c.cache.overhead = entryOverhead
 	c.session = newSessionID()
 	c.mu.files = make(map[uint64]*File)
 	c.mu.lockOwners = make(map[uint64]map[uint64]bool)
