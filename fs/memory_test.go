@@ -17,9 +17,14 @@ import (
 // pages of entries at any time, every name comes exactly once, and a
 // seekdir back to an offset whose page was dropped long ago goes on
 // from exactly that offset — or, once names were removed in that page,
-// from no later than it (nothing skipped).
+// from no later than it (nothing skipped). CAIRN_LISTING=1000000 lists
+// a directory of the size (12000 entries by default).
 func TestListingMemoryBounded(t *testing.T) {
-	const n, maxKept = 12000, 3 * 1024
+	const maxKept = 3 * 1024
+	n := modelEnvInt(t, "CAIRN_LISTING", 12000)
+	if n < 2*maxKept {
+		t.Fatalf("CAIRN_LISTING=%d: want at least %d, more than a listing keeps", n, 2*maxKept)
+	}
 	c := testcluster.Start(t, testcluster.Options{Replicas: 1, Chunkservers: 1})
 	ctx := context.Background()
 	dir, err := c.Client.Make(ctx, &wire.MakeReq{Parent: 1, Name: "big", Mode: syscall.S_IFDIR | 0o755})
@@ -28,7 +33,7 @@ func TestListingMemoryBounded(t *testing.T) {
 	}
 	var names []string // in the listing's (byte) order
 	for i := range n {
-		name := fmt.Sprintf("e%06d", i)
+		name := fmt.Sprintf("e%08d", i)
 		if _, err := c.Client.Make(ctx, &wire.MakeReq{Parent: dir.Ino, Name: name, Mode: syscall.S_IFREG | 0o644}); err != nil {
 			t.Fatal(err)
 		}
