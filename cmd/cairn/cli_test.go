@@ -514,6 +514,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"mount", "--ca", "c", "--memory-mb", "-1", "m"}, []string{"--memory-mb must not be negative"}},
 		{[]string{"meta", "--data", "d", "--cache-mb", "0"}, []string{"--cache-mb must be at least 1"}},
 		{[]string{"chunk", "--data", "d", "--ca", "c", "--memory-mb", "-5"}, []string{"--memory-mb must not be negative"}},
+		{[]string{"chunk", "--data", "d", "--ca", "c", "--receive-mb", "4"}, []string{"--receive-mb must be at least 5"}},
 		{[]string{"up", "--memory-mb", "-2", "d", "m"}, []string{"--memory-mb must not be negative"}},
 		{[]string{"status"}, []string{"--ca"}},
 		{[]string{"status", "--ca", "c", "extra"}, []string{"got 1"}},

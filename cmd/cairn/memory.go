@@ -19,11 +19,12 @@ import (
 // the QUIC send buffers), the kernel's requests (1 MiB each), open
 // directories and Go's own overhead; for the metaserver three Badger
 // memtables of 64 MiB and the duplicate-request cache; for a
-// chunkserver the blocks being received and sent (4 MiB each).
+// chunkserver, besides the blocks being received (--receive-mb), the
+// blocks being sent (4 MiB each) and the Bao outboards.
 const (
 	mountBaseMB = 256
 	metaBaseMB  = 384
-	chunkBaseMB = 256
+	chunkBaseMB = 128
 )
 
 func memoryFlag(fl *flag.FlagSet, what string) *int {

@@ -46,7 +46,7 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 		if *replicas < 1 || *chunks < 1 {
 			return usageError{"--replicas and --chunkservers must be at least 1"}
 		}
-		defaultMB := metaserver.DefaultCacheBytes>>20 + metaBaseMB + *chunks*chunkBaseMB + 256 + mountBaseMB
+		defaultMB := metaserver.DefaultCacheBytes>>20 + metaBaseMB + *chunks*(chunkserver.DefaultRequestBytes>>20+chunkBaseMB) + 256 + mountBaseMB
 		if err := setMemoryLimit(*memoryMB, defaultMB); err != nil {
 			return err
 		}
@@ -190,7 +190,8 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 	weight := fl.Uint64("weight", 0, "placement weight (default: the disk's size)")
 	metrics := fl.String("metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9101)")
 	scrubRate := fl.Int64("scrub-rate", 16<<20, "bytes per second the scrub re-hashes at most")
-	memoryMB := memoryFlag(fl, fmt.Sprintf("%d (blocks being received and sent, 4 MiB each, and 16 MiB of Bao outboards)", chunkBaseMB))
+	receiveMB := fl.Int("receive-mb", chunkserver.DefaultRequestBytes>>20, "memory in MiB for blocks being received at once, from all clients (more wait, held back by QUIC flow control)")
+	memoryMB := memoryFlag(fl, fmt.Sprintf("--receive-mb + %d (blocks being sent, 4 MiB each, and 16 MiB of Bao outboards)", chunkBaseMB))
 	return func(args []string) error {
 		if err := wantArgs(args); err != nil {
 			return err
@@ -198,7 +199,10 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 		if *dataDir == "" || *caPath == "" {
 			return usageError{"--data and --ca are required"}
 		}
-		if err := setMemoryLimit(*memoryMB, chunkBaseMB); err != nil {
+		if *receiveMB < 5 {
+			return usageError{fmt.Sprintf("--receive-mb must be at least 5 (one block and its request), got %d", *receiveMB)}
+		}
+		if err := setMemoryLimit(*memoryMB, *receiveMB+chunkBaseMB); err != nil {
 			return err
 		}
 		ca, err := pki.Load(*caPath)
@@ -210,7 +214,7 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 		defer stop()
 		s, err := chunkserver.Start(ctx, chunkserver.Config{
 			Dir: *dataDir, Addr: *listen, Advertise: *advertise, Meta: *meta, CA: ca, Weight: *weight, Log: log,
-			ScrubRate: *scrubRate,
+			ScrubRate: *scrubRate, RequestBytes: int64(*receiveMB) << 20,
 		})
 		if err != nil {
 			return err
