@@ -32,7 +32,14 @@ type Config struct {
 	Heartbeat time.Duration // heartbeat interval; 1s if zero
 	ScrubRate int64         // bytes per second the scrub reads at most; 16 MiB/s if zero
 	Log       *slog.Logger  // slog.Default() if nil
+
+	// RequestBytes bounds the bytes of requests (blocks being put) held
+	// at once, whatever the number of clients; DefaultRequestBytes if zero.
+	RequestBytes int64
 }
+
+// DefaultRequestBytes lets 32 blocks of 4 MiB arrive at once.
+const DefaultRequestBytes = 128 << 20
 
 // Server is a running chunkserver.
 type Server struct {
@@ -64,6 +71,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ScrubRate <= 0 {
 		cfg.ScrubRate = 16 << 20
 	}
+	if cfg.RequestBytes <= 0 {
+		cfg.RequestBytes = DefaultRequestBytes
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("chunkserver data directory: %w", err)
 	}
@@ -90,6 +100,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chunkserver listen on %s: %w", cfg.Addr, err)
 	}
+	s.rpc.LimitRequestBytes(cfg.RequestBytes)
 	if s.cfg.Advertise == "" {
 		s.cfg.Advertise = s.rpc.Addr()
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"container/list"
+	"slices"
 	"sync"
 
 	"github.com/cairn-fs/cairn/internal/block"
@@ -12,7 +13,10 @@ import (
 // cached block is never stale.
 type blockCache struct {
 	limit int64
-	mu    struct {
+	// overhead is counted for each entry besides its bytes (0 in tests
+	// of the byte arithmetic; entryOverhead in a client).
+	overhead int64
+	mu       struct {
 		sync.Mutex
 		used  int64
 		lru   *list.List // of *cacheEntry, most recent at front
@@ -53,9 +57,20 @@ func (c *blockCache) getKey(k cacheKey) ([]byte, bool) {
 	return nil, false
 }
 
+// entryOverhead is what an entry costs besides its bytes (the list
+// element, the index entry, the slice header), so that a cache of many
+// small blocks (a million files of 100 bytes) stays within its limit too.
+const entryOverhead = 200
+
 func (c *blockCache) addKey(k cacheKey, data []byte) {
 	if int64(len(data)) > c.limit {
 		return
+	}
+	if cap(data)-len(data) > len(data)/4 {
+		// A block that did not fill its buffer (a writer's last block of
+		// a file, allocated at full size) would pin all of it: keep a
+		// copy of what it holds.
+		data = slices.Clone(data)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -64,12 +79,12 @@ func (c *blockCache) addKey(k cacheKey, data []byte) {
 		return
 	}
 	c.mu.index[k] = c.mu.lru.PushFront(&cacheEntry{key: k, data: data})
-	c.mu.used += int64(len(data))
+	c.mu.used += int64(len(data)) + c.overhead
 	for c.mu.used > c.limit {
 		el := c.mu.lru.Back()
 		e := el.Value.(*cacheEntry)
 		c.mu.lru.Remove(el)
 		delete(c.mu.index, e.key)
-		c.mu.used -= int64(len(e.data))
+		c.mu.used -= int64(len(e.data)) + c.overhead
 	}
 }

@@ -56,6 +56,11 @@ type Client struct {
 	suspects suspects // chunkservers that recently failed to connect
 	names    dirNames // every name of directories this mount made (dirnames.go)
 
+	// prefetches bounds the blocks read ahead at once by the whole
+	// mount (2 × Readahead), so that many sequential readers do not
+	// each have Readahead blocks on their way.
+	prefetches chan struct{}
+
 	mu struct {
 		sync.Mutex
 		cmap     cluster.Map
@@ -102,6 +107,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		upload: make(chan struct{}, cfg.MaxInflight),
 		stop:   make(chan struct{}),
 	}
+	c.cache.overhead = entryOverhead
+	c.prefetches = make(chan struct{}, 2*cfg.Readahead)
 	c.session = newSessionID()
 	c.mu.files = make(map[uint64]*File)
 	c.mu.lockOwners = make(map[uint64]map[uint64]bool)

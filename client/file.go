@@ -555,7 +555,13 @@ func (f *File) readahead(exts []wire.Extent, i int) {
 		if _, ok := f.c.cache.get(id); ok {
 			continue
 		}
+		select {
+		case f.c.prefetches <- struct{}{}:
+		default:
+			return // the mount has enough blocks on their way: memory stays bounded however many read
+		}
 		go func() {
+			defer func() { <-f.c.prefetches }()
 			ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
 			defer cancel()
 			f.c.getBlock(ctx, id)

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -57,4 +59,52 @@ func TestLongWriteWithoutFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("flushed")
+}
+
+// TestCacheMemoryWithinLimit writes many files that each end in a
+// partly filled block, as cp does with its 128 KiB writes: the heap
+// grows by about the cache's limit, not by the 4 MiB buffer each last
+// block was allocated in (the cache kept them all pinned).
+func TestCacheMemoryWithinLimit(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, Replicas: 1, Chunkservers: 1})
+	ctx := context.Background()
+	const limit = 8 << 20
+	cl, err := client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: c.CA, CacheBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	write := func(name string, size, chunk int) {
+		a, err := cl.Make(ctx, &wire.MakeReq{Parent: 1, Name: name, Mode: 0o100644})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := cl.Open(a.Ino)
+		buf := make([]byte, chunk)
+		for off := 0; off < size; off += chunk {
+			buf[0] = byte(off)
+			copy(buf[1:], name)
+			f.Write(uint64(off), buf[:min(chunk, size-off)])
+		}
+		if err := f.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := heap()
+	for i := range 60 {
+		write(fmt.Sprint("partial", i), 200<<10, 128<<10)
+	}
+	if grew := int64(heap()) - int64(before); grew > 3*limit {
+		t.Fatalf("after writing 60 files of 200 KiB with a cache of %d MiB, the heap grew by %d MiB", limit>>20, grew>>20)
+	}
+
 }

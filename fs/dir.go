@@ -1,23 +1,21 @@
 package fs
 
 import (
+	"sync"
+
 	"github.com/cairn-fs/cairn/client"
 	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// dirHandle is an open directory: the entries listed so far, fetched from
-// the metaserver a page at a time in name order. A readdir offset is an
-// index into this list, so it stays valid while entries are removed
-// (rm -rf deleting as it lists never skips a name).
+// dirHandle is an open directory: the part of its listing being read
+// (listing.go).
 type dirHandle struct {
 	ino     uint64
-	entries []wire.DirEntry
-	more    bool
 	open    *client.File // keeps the directory's attributes if it is removed while open
+	mu      sync.Mutex   // guards listing (the kernel sends one readdir at a time; Held reads it too)
+	listing listing
 }
-
-const dirPage = 1024
 
 func (f *FS) OpenDir(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	f.mu.Lock()
@@ -25,7 +23,10 @@ func (f *FS) OpenDir(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse
 	f.mu.next++
 	// Registering the directory as open with the client makes an rmdir
 	// keep it (with no links) until its last release, as Linux does.
-	f.mu.dirs[f.mu.next] = &dirHandle{ino: in.NodeId, more: true, open: f.c.Open(in.NodeId)}
+	d := &dirHandle{ino: in.NodeId, open: f.c.Open(in.NodeId)}
+	d.listing.ino = in.NodeId
+	d.listing.reset()
+	f.mu.dirs[f.mu.next] = d
 	out.Fh = f.mu.next
 	return fuse.OK
 }
@@ -52,23 +53,7 @@ func (f *FS) entryAt(d *dirHandle, i int) (e wire.DirEntry, ok bool, err error) 
 	case 1:
 		return wire.DirEntry{Name: "..", Attr: wire.Attr{Mode: fuse.S_IFDIR}}, true, nil
 	}
-	i -= 2
-	for i >= len(d.entries) && d.more {
-		after := ""
-		if n := len(d.entries); n > 0 {
-			after = d.entries[n-1].Name
-		}
-		page, err := f.c.ReadDir(ctx(), d.ino, after, dirPage)
-		if err != nil {
-			return e, false, err
-		}
-		d.entries = append(d.entries, page.Entries...)
-		d.more = page.More
-	}
-	if i >= len(d.entries) {
-		return e, false, nil
-	}
-	return d.entries[i], true, nil
+	return d.listing.entry(ctx(), f.c, i-2)
 }
 
 func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
@@ -78,11 +63,23 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	if d == nil {
 		return fuse.EBADF
 	}
-	if in.Offset == 0 { // a fresh listing or rewinddir: start over
-		d.entries, d.more = nil, true
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	start := int(in.Offset)
+	if start == 0 { // a fresh listing or rewinddir: start over
+		d.listing.reset()
 		defer f.dropAttrsAfterAccess(d.ino)
 	}
-	for i := int(in.Offset); ; i++ {
+	if start > 2 {
+		// A seekdir back past what the listing keeps may have to go on
+		// from an earlier entry (listing.seek).
+		s, err := d.listing.seek(ctx(), f.c, start-2)
+		if err != nil {
+			return f.toStatus("readdir", err)
+		}
+		start = s + 2
+	}
+	for i := start; ; i++ {
 		e, ok, err := f.entryAt(d, i)
 		if err != nil {
 			return f.toStatus("readdir", err)

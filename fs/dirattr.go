@@ -20,12 +20,19 @@ import (
 // was this mount's only one in flight in that directory from start to
 // end: concurrent changes may be answered in any order, and an older
 // answer must not stand for a newer change.
+//
+// Entries kept for a GETATTR that never comes (the kernel asks only when
+// it needs the attributes) are swept once there are maxDirAttrs.
 type dirAttrs struct {
 	mu struct {
 		sync.Mutex
 		dirs map[uint64]*dirAttr
 	}
 }
+
+// maxDirAttrs bounds the directories kept; a sweep drops every one with
+// no change in flight (at most one round trip each is lost).
+const maxDirAttrs = 4096
 
 type dirAttr struct {
 	inflight int    // changes of this mount in the directory not yet answered
@@ -65,6 +72,9 @@ func (c *dirAttrs) end(dir, epoch uint64, a wire.Attr, ttl time.Duration) {
 	d.inflight--
 	if d.inflight == 0 && d.epoch == epoch && !d.overlap && a.Ino == dir && ttl > 0 {
 		d.attr, d.expires = a, time.Now().Add(ttl)
+		if len(c.mu.dirs) > maxDirAttrs {
+			c.sweepLocked(dir)
+		}
 		return
 	}
 	d.expires = time.Time{}
@@ -94,5 +104,16 @@ func (c *dirAttrs) forget(ino uint64) {
 	if d := c.mu.dirs[ino]; d != nil {
 		d.expires = time.Time{}
 		d.epoch++ // an answer still in flight predates this change
+	}
+}
+
+// sweepLocked drops every directory but keep that has no change in
+// flight: those with changes in flight are at most as many as the
+// requests being served.
+func (c *dirAttrs) sweepLocked(keep uint64) {
+	for ino, d := range c.mu.dirs {
+		if d.inflight == 0 && ino != keep {
+			delete(c.mu.dirs, ino)
+		}
 	}
 }

@@ -81,3 +81,49 @@ func TestDirAttrsOverlap(t *testing.T) {
 		t.Fatalf("%d directories still tracked with nothing in flight", len(c.mu.dirs))
 	}
 }
+
+// TestDirAttrsBounded: attributes kept for GETATTRs that never come do
+// not pile up: past maxDirAttrs directories they are swept.
+func TestDirAttrsBounded(t *testing.T) {
+	var c dirAttrs
+	for dir := uint64(2); dir < 3*maxDirAttrs; dir++ {
+		c.end(dir, c.begin(dir), wire.Attr{Ino: dir}, time.Minute)
+		if n := c.held(); n > maxDirAttrs+1 {
+			t.Fatalf("after changes in %d directories, %d kept; want at most %d", dir-1, n, maxDirAttrs+1)
+		}
+	}
+	// A change in flight survives a sweep, and its answer is kept.
+	const busy = 1
+	e := c.begin(busy)
+	for dir := uint64(2); dir < maxDirAttrs+10; dir++ {
+		c.end(dir, c.begin(dir), wire.Attr{Ino: dir}, time.Minute)
+	}
+	c.end(busy, e, wire.Attr{Ino: busy, Nlink: 9}, time.Minute)
+	if a, ok := c.take(busy); !ok || a.Nlink != 9 {
+		t.Fatalf("a change in flight during a sweep: kept %+v %v, want nlink 9", a, ok)
+	}
+}
+
+// TestXattrCacheBounded: cached values stay within maxXattrBytes however
+// large each is.
+func TestXattrCacheBounded(t *testing.T) {
+	var xc xattrCache
+	big := make([]byte, 64<<10)
+	for ino := uint64(1); ino < 1000; ino++ {
+		xc.put(xattrKey{ino, "system.posix_acl_access"}, xattrEntry{value: big, present: true, at: time.Now()})
+		if xc.bytes > maxXattrBytes {
+			t.Fatalf("after %d values of 64 KiB, %d bytes cached; want at most %d", ino, xc.bytes, maxXattrBytes)
+		}
+	}
+	if _, ok := xc.get(xattrKey{999, "system.posix_acl_access"}, time.Minute); !ok {
+		t.Fatal("the latest value is not cached")
+	}
+	xc.forget(999)
+	total := 0
+	for _, e := range xc.entries {
+		total += len(e.value)
+	}
+	if total != xc.bytes {
+		t.Fatalf("byte count %d, values hold %d", xc.bytes, total)
+	}
+}

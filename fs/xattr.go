@@ -32,11 +32,19 @@ var cachedXattrs = map[string]bool{
 	"system.posix_acl_default": true,
 }
 
-// xattrCache holds recent answers for cachedXattrs.
+// xattrCache holds recent answers for cachedXattrs, at most
+// maxXattrEntries of them and maxXattrBytes of values (an ACL can be
+// 64 KiB): past either it starts over rather than grow.
 type xattrCache struct {
 	mu      sync.Mutex
 	entries map[xattrKey]xattrEntry
+	bytes   int // of the values in entries
 }
+
+const (
+	maxXattrEntries = 1 << 16
+	maxXattrBytes   = 8 << 20
+)
 
 type xattrKey struct {
 	ino  uint64
@@ -55,6 +63,7 @@ func (xc *xattrCache) get(k xattrKey, ttl time.Duration) (xattrEntry, bool) {
 	e, ok := xc.entries[k]
 	if ok && time.Since(e.at) > ttl {
 		delete(xc.entries, k)
+		xc.bytes -= len(e.value)
 		ok = false
 	}
 	return e, ok
@@ -63,10 +72,14 @@ func (xc *xattrCache) get(k xattrKey, ttl time.Duration) (xattrEntry, bool) {
 func (xc *xattrCache) put(k xattrKey, e xattrEntry) {
 	xc.mu.Lock()
 	defer xc.mu.Unlock()
-	if xc.entries == nil || len(xc.entries) > 1<<16 {
-		xc.entries = make(map[xattrKey]xattrEntry) // bounded: start over rather than grow
+	if xc.entries == nil || len(xc.entries) >= maxXattrEntries || xc.bytes+len(e.value) > maxXattrBytes {
+		xc.entries, xc.bytes = make(map[xattrKey]xattrEntry), 0
+	}
+	if old, ok := xc.entries[k]; ok {
+		xc.bytes -= len(old.value)
 	}
 	xc.entries[k] = e
+	xc.bytes += len(e.value)
 }
 
 // forget drops what is cached for ino.
@@ -74,7 +87,9 @@ func (xc *xattrCache) forget(ino uint64) {
 	xc.mu.Lock()
 	defer xc.mu.Unlock()
 	for name := range cachedXattrs {
-		delete(xc.entries, xattrKey{ino, name})
+		k := xattrKey{ino, name}
+		xc.bytes -= len(xc.entries[k].value)
+		delete(xc.entries, k)
 	}
 }
 

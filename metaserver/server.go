@@ -30,6 +30,10 @@ type Config struct {
 	DownAfter time.Duration // silence before a chunkserver is marked down; 15s if zero
 	Log       *slog.Logger  // slog.Default() if nil
 
+	// CacheBytes is the memory for Badger's caches of table blocks and
+	// of table indexes and Bloom filters; DefaultCacheBytes if zero.
+	CacheBytes int64
+
 	// SessionTTL is how long a client session lives without renewal
 	// before its locks and orphans are dropped; 30s if zero.
 	SessionTTL time.Duration
@@ -77,6 +81,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 30 * time.Second
 	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -91,7 +98,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(filepath.Join(cfg.Dir, "badger"), cfg.Log)
+	st, err := openStoreSized(filepath.Join(cfg.Dir, "badger"), cfg.Log, cfg.CacheBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -38,8 +38,20 @@ type store struct {
 	wg      sync.WaitGroup
 }
 
-// openStore opens (or creates) the namespace in dir.
+// openStore opens (or creates) the namespace in dir, with Badger's caches
+// of their default size.
 func openStore(dir string, log *slog.Logger) (*store, error) {
+	return openStoreSized(dir, log, DefaultCacheBytes)
+}
+
+// DefaultCacheBytes is the size of Badger's caches (Config.CacheBytes)
+// unless told otherwise.
+const DefaultCacheBytes = 96 << 20
+
+// openStoreSized opens the namespace with cacheBytes for Badger's block
+// cache (two thirds) and its cache of table indexes and Bloom filters
+// (one third).
+func openStoreSized(dir string, log *slog.Logger, cacheBytes int64) (*store, error) {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithSyncWrites(false). // group commit below instead
@@ -47,8 +59,12 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 		WithCompactL0OnClose(true).
 		// Bounded memory: the namespace's hot part is small. The memtable
 		// stays 64 MiB, which sets the largest transaction (a commit of
-		// 50k extents, an unlink of a file of as many).
-		WithBlockCacheSize(64 << 20).
+		// 50k extents, an unlink of a file of as many); at most three are
+		// in memory. Table indexes and Bloom filters, which Badger keeps
+		// in memory for every table unless they have a cache, grow with
+		// the namespace: they get one.
+		WithBlockCacheSize(cacheBytes * 2 / 3).
+		WithIndexCacheSize(cacheBytes / 3).
 		WithNumMemtables(3)
 	db, err := badger.Open(opts)
 	if err != nil {

@@ -8,6 +8,7 @@ prog=$(basename "$0")
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${CAIRN_META_PORT:-7421}
 nchunks=${CAIRN_CHUNKS:-3}
+replicas=${CAIRN_REPLICAS:-3}
 
 usage() {
 	cat <<EOF
@@ -19,7 +20,9 @@ Usage:
   $prog --help                 show this help
 
 Everything listens on 127.0.0.1. The metaserver's UDP port is \$CAIRN_META_PORT
-(default 7421); the number of chunkservers is \$CAIRN_CHUNKS (default 3).
+(default 7421); the number of chunkservers is \$CAIRN_CHUNKS (default 3), the
+copies of each block \$CAIRN_REPLICAS (default 3). Extra flags for the mount (such as
+--cache-mb or --memory-mb) go in \$CAIRN_MOUNT_FLAGS.
 DIR holds the binary (DIR/cairn), the data (DIR/meta,
 DIR/chunk1..$nchunks), the logs (DIR/logs/*.log) and the PIDs (DIR/pids/*.pid).
 Starting again on the same DIR keeps the data.
@@ -223,6 +226,8 @@ cmd_start() {
 		usage_error "CAIRN_META_PORT must be a port number (1-65535), got '$port'"
 	[[ $nchunks =~ ^[0-9]+$ ]] && ((nchunks > 0 && nchunks <= 16)) ||
 		usage_error "CAIRN_CHUNKS must be a number of chunkservers (1-16), got '$nchunks'"
+	[[ $replicas =~ ^[0-9]+$ ]] && ((replicas > 0)) ||
+		usage_error "CAIRN_REPLICAS must be a number of copies (at least 1), got '$replicas'"
 	command -v go >/dev/null || die "the go command is not on PATH; it is needed to build cairn"
 	command -v setsid >/dev/null || die "setsid (util-linux) is not on PATH"
 	[[ -e /dev/fuse ]] || die "/dev/fuse does not exist; cairn needs FUSE"
@@ -258,7 +263,7 @@ cmd_start() {
 
 	local mark
 	mark=$(lines "$dir/logs/meta.log")
-	launch "$dir" meta meta --data "$dir/meta" --listen "$addr"
+	launch "$dir" meta meta --data "$dir/meta" --listen "$addr" --replicas "$replicas"
 	wait_for "$dir" meta 20 "listening on $addr" log_has_since "$dir/logs/meta.log" "$mark" "metaserver listening on"
 	for ((i = 1; i <= nchunks; i++)); do
 		name=chunk$i
@@ -266,7 +271,8 @@ cmd_start() {
 		launch "$dir" "$name" chunk --data "$dir/$name" --meta "$addr" --ca "$dir/meta/cluster.pem" --listen 127.0.0.1:0
 		wait_for "$dir" "$name" 20 "registration with $addr" log_has_since "$dir/logs/$name.log" "$mark" "registered with"
 	done
-	launch "$dir" mount mount --meta "$addr" --ca "$dir/meta/cluster.pem" "$mnt"
+	# shellcheck disable=SC2086 # CAIRN_MOUNT_FLAGS is a list of flags
+	launch "$dir" mount mount --meta "$addr" --ca "$dir/meta/cluster.pem" ${CAIRN_MOUNT_FLAGS:-} "$mnt"
 	wait_for "$dir" mount 30 "mount at $mnt" is_mounted "$mnt"
 	trap - EXIT INT TERM
 

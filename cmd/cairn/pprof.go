@@ -21,5 +21,6 @@ func startPprof() {
 		fmt.Fprintf(os.Stderr, "cairn: CAIRN_PPROF=%s: %v\n", addr, err)
 		return
 	}
+	fmt.Fprintf(os.Stderr, "cairn: profiler on http://%s/debug/pprof/\n", ln.Addr())
 	go http.Serve(ln, nil)
 }

@@ -38,12 +38,17 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 	bg := backgroundFlags(fl)
 	attrTimeout := fl.Duration("attr-timeout", 10*time.Second, "how long the kernel caches names and attributes (opens always see the latest content)")
 	downAfter := fl.Duration("down-after", 15*time.Second, "silence after which a chunkserver is marked down")
+	memoryMB := memoryFlag(fl, "what the metaserver, the chunkservers and the mount would each have on their own, together")
 	return func(args []string) error {
 		if err := wantArgs(args, "DATA_DIR", "MOUNTPOINT"); err != nil {
 			return err
 		}
 		if *replicas < 1 || *chunks < 1 {
 			return usageError{"--replicas and --chunkservers must be at least 1"}
+		}
+		defaultMB := metaserver.DefaultCacheBytes>>20 + metaBaseMB + *chunks*(chunkserver.DefaultRequestBytes>>20+chunkBaseMB) + 256 + mountBaseMB
+		if err := setMemoryLimit(*memoryMB, defaultMB); err != nil {
+			return err
 		}
 		dataDir, mnt := args[0], args[1]
 		if err := fs.CheckMountpoint(mnt); err != nil {
@@ -131,12 +136,20 @@ func metaCmd(fl *flag.FlagSet) func([]string) error {
 	replicas := fl.Int("replicas", 3, "copies of each block")
 	downAfter := fl.Duration("down-after", 15*time.Second, "silence after which a chunkserver is marked down")
 	bg := backgroundFlags(fl)
+	cacheMB := fl.Int("cache-mb", metaserver.DefaultCacheBytes>>20, "memory in MiB for the namespace store's caches (Badger's table blocks, indexes and Bloom filters)")
+	memoryMB := memoryFlag(fl, fmt.Sprintf("--cache-mb + %d (three 64 MiB memtables, the duplicate-request cache, locks and sessions)", metaBaseMB))
 	return func(args []string) error {
 		if err := wantArgs(args); err != nil {
 			return err
 		}
 		if *dataDir == "" {
 			return usageError{"--data is required"}
+		}
+		if *cacheMB < 1 {
+			return usageError{fmt.Sprintf("--cache-mb must be at least 1, got %d", *cacheMB)}
+		}
+		if err := setMemoryLimit(*memoryMB, *cacheMB+metaBaseMB); err != nil {
+			return err
 		}
 		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 			return fmt.Errorf("data directory: %w", err)
@@ -147,7 +160,8 @@ func metaCmd(fl *flag.FlagSet) func([]string) error {
 		if err != nil {
 			return err
 		}
-		cfg := metaserver.Config{Dir: *dataDir, Addr: *listen, CA: ca, Replicas: *replicas, DownAfter: *downAfter, Log: log}
+		cfg := metaserver.Config{Dir: *dataDir, Addr: *listen, CA: ca, Replicas: *replicas, DownAfter: *downAfter, Log: log,
+			CacheBytes: int64(*cacheMB) << 20}
 		if err := bg.apply(&cfg); err != nil {
 			return err
 		}
@@ -176,12 +190,20 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 	weight := fl.Uint64("weight", 0, "placement weight (default: the disk's size)")
 	metrics := fl.String("metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9101)")
 	scrubRate := fl.Int64("scrub-rate", 16<<20, "bytes per second the scrub re-hashes at most")
+	receiveMB := fl.Int("receive-mb", chunkserver.DefaultRequestBytes>>20, "memory in MiB for blocks being received at once, from all clients (more wait, held back by QUIC flow control)")
+	memoryMB := memoryFlag(fl, fmt.Sprintf("--receive-mb + %d (blocks being sent, 4 MiB each, and 16 MiB of Bao outboards)", chunkBaseMB))
 	return func(args []string) error {
 		if err := wantArgs(args); err != nil {
 			return err
 		}
 		if *dataDir == "" || *caPath == "" {
 			return usageError{"--data and --ca are required"}
+		}
+		if *receiveMB < 5 {
+			return usageError{fmt.Sprintf("--receive-mb must be at least 5 (one block and its request), got %d", *receiveMB)}
+		}
+		if err := setMemoryLimit(*memoryMB, *receiveMB+chunkBaseMB); err != nil {
+			return err
 		}
 		ca, err := pki.Load(*caPath)
 		if err != nil {
@@ -192,7 +214,7 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 		defer stop()
 		s, err := chunkserver.Start(ctx, chunkserver.Config{
 			Dir: *dataDir, Addr: *listen, Advertise: *advertise, Meta: *meta, CA: ca, Weight: *weight, Log: log,
-			ScrubRate: *scrubRate,
+			ScrubRate: *scrubRate, RequestBytes: int64(*receiveMB) << 20,
 		})
 		if err != nil {
 			return err
@@ -212,17 +234,24 @@ func chunkCmd(fl *flag.FlagSet) func([]string) error {
 func mountCmd(fl *flag.FlagSet) func([]string) error {
 	meta := fl.String("meta", defaultMetaAddr, "metaserver address")
 	caPath := fl.String("ca", "", "cluster CA file made by the metaserver (required)")
-	cacheMB := fl.Int("cache-mb", 256, "block cache size in MiB")
+	cacheMB := fl.Int("cache-mb", 256, "memory in MiB for the cache of blocks read and written (counting 200 bytes per block besides its data)")
 	replicas := fl.Int("replicas", 0, "copies of each block this mount writes (default: the cluster's setting)")
 	timeout := fl.Duration("timeout", 60*time.Second, "how long to retry an unreachable metaserver before failing a call")
 	debug := fl.Bool("debug", false, "log every FUSE request")
 	attrTimeout := fl.Duration("attr-timeout", 10*time.Second, "how long the kernel caches names and attributes (opens always see the latest content)")
+	memoryMB := memoryFlag(fl, fmt.Sprintf("--cache-mb + %d (8 blocks uploading, the kernel's requests, open files and directories)", mountBaseMB))
 	return func(args []string) error {
 		if err := wantArgs(args, "MOUNTPOINT"); err != nil {
 			return err
 		}
 		if *caPath == "" {
 			return usageError{"--ca is required"}
+		}
+		if *cacheMB < 1 {
+			return usageError{fmt.Sprintf("--cache-mb must be at least 1, got %d", *cacheMB)}
+		}
+		if err := setMemoryLimit(*memoryMB, *cacheMB+mountBaseMB); err != nil {
+			return err
 		}
 		if *replicas < 0 {
 			return usageError{"--replicas must be at least 1"}

@@ -62,19 +62,33 @@ func writeFrame(w io.Writer, kind []byte, m wire.Message) error {
 // readFrame reads a frame whose header is hlen bytes (the first hlen-4
 // are returned as kind) followed by a body.
 func readFrame(r io.Reader, hlen int) (kind []byte, body []byte, err error) {
-	head := make([]byte, hlen)
-	if _, err := io.ReadFull(r, head); err != nil {
+	kind, n, err := readHead(r, hlen)
+	if err != nil {
 		return nil, nil, err
 	}
-	n := binary.BigEndian.Uint32(head[hlen-4:])
+	body, err = readBody(r, n)
+	return kind, body, err
+}
+
+// readHead reads a frame header; n is the length of the body that follows.
+func readHead(r io.Reader, hlen int) (kind []byte, n uint32, err error) {
+	head := make([]byte, hlen)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return nil, 0, err
+	}
+	n = binary.BigEndian.Uint32(head[hlen-4:])
 	if n > wire.MaxMessage {
-		return nil, nil, wire.Errorf(wire.CodeMalformed, "frame of %d bytes exceeds the %d byte limit", n, wire.MaxMessage)
+		return nil, 0, wire.Errorf(wire.CodeMalformed, "frame of %d bytes exceeds the %d byte limit", n, wire.MaxMessage)
 	}
-	body = make([]byte, n)
+	return head[:hlen-4], n, nil
+}
+
+func readBody(r io.Reader, n uint32) ([]byte, error) {
+	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, nil, fmt.Errorf("short frame: %w", err)
+		return nil, fmt.Errorf("short frame: %w", err)
 	}
-	return head[:hlen-4], body, nil
+	return body, nil
 }
 
 // IsConnError reports whether err means the peer could not be reached or

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/quic-go/quic-go"
@@ -40,6 +41,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	budget atomic.Pointer[byteBudget] // request bytes held at once; nil: no limit (budget.go)
 }
 
 // Listen binds addr and starts serving mux in the background.
@@ -99,7 +101,17 @@ func (s *Server) serveConn(conn *quic.Conn) {
 func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream) {
 	defer s.wg.Done()
 	defer st.Close()
-	kind, body, err := readFrame(st, 6)
+	kind, n, err := readHead(st, 6)
+	var body []byte
+	if b := s.budget.Load(); err == nil && b != nil {
+		var held int64
+		if held, err = b.acquire(st.Context(), int64(n)); err == nil {
+			defer b.release(held)
+		}
+	}
+	if err == nil {
+		body, err = readBody(st, n)
+	}
 	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) {
