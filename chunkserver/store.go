@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 )
 
 // diskStore keeps each block in its own file, blocks/ab/abcdef…, named
-// by its ID. A block file is written to tmp/, fsynced, renamed into
-// place and its directory fsynced, so a block that exists is whole.
+// by its ID. A block file is written to tmp/ under its ID and a random
+// suffix, fsynced together with tmp/, and renamed into place, so a block
+// that exists is whole; see put for why that is durable.
 type diskStore struct {
 	dir       string
 	outboards *outboards // for slices of blocks (slice.go)
@@ -29,12 +31,55 @@ func openDiskStore(dir string) (*diskStore, error) {
 			return nil, err
 		}
 	}
-	// Temporary files are from writes a crash interrupted; none was acknowledged.
-	tmps, _ := filepath.Glob(filepath.Join(dir, "tmp", "*"))
-	for _, t := range tmps {
-		os.Remove(t)
+	s := &diskStore{dir: dir, outboards: newOutboards()}
+	if err := s.recoverTmp(); err != nil {
+		return nil, err
 	}
-	return &diskStore{dir: dir, outboards: newOutboards()}, nil
+	return s, nil
+}
+
+// recoverTmp finishes the puts that a power cut caught after their
+// fsyncs but before their rename reached the disk (see put): a file in
+// tmp/ that is named for its block and verifies goes into place, as its
+// put may have been acknowledged. Anything else in tmp/ is from a put
+// that was not, and goes. A recovered block nothing references is
+// garbage, which the collector deletes again.
+func (s *diskStore) recoverTmp() error {
+	dir := filepath.Join(s.dir, "tmp")
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return ioErr("recover block writes", err)
+	}
+	for _, f := range files {
+		tmp := filepath.Join(dir, f.Name())
+		name, _, _ := strings.Cut(f.Name(), ".")
+		b, err := hex.DecodeString(name)
+		if err != nil || len(b) != len(block.ID{}) {
+			os.Remove(tmp)
+			continue
+		}
+		id := block.ID(b)
+		data, err := os.ReadFile(tmp)
+		if err != nil || !id.Verify(data) {
+			os.Remove(tmp)
+			continue
+		}
+		if _, err := s.get(id); err == nil {
+			os.Remove(tmp) // a good copy is in place
+			continue
+		}
+		final := s.path(id)
+		if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+			return ioErr("recover block "+id.Short(), err)
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			return ioErr("recover block "+id.Short(), err)
+		}
+		if err := syncDir(filepath.Dir(final)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *diskStore) path(id block.ID) string {
@@ -58,32 +103,55 @@ func (s *diskStore) put(id block.ID, data []byte) error {
 			return nil
 		}
 	}
-	final := s.path(id)
-	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
-		return ioErr("create block directory", err)
-	}
+	// The block is durable, and whole wherever it can be found, once its
+	// content and a name for it are on disk: the content is written to
+	// tmp/ID.RANDOM, and that file and tmp/ are fsynced at once (so that
+	// the file system can serve both with one journal commit), before the
+	// put returns. The rename into place that follows needs no fsync of
+	// its own: a rename is atomic across a crash, so after a power cut the
+	// block is in place, or still in tmp/, whole, where recoverTmp finds it
+	// before the store serves anything. A crash before the fsyncs leaves
+	// only tmp/, whose unacknowledged files recoverTmp checks or removes.
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	tmp := filepath.Join(s.dir, "tmp", hex.EncodeToString(rnd[:]))
+	tmp := filepath.Join(s.dir, "tmp", id.String()+"."+hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return ioErr("create block file", err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
+		dirSynced := make(chan error, 1)
+		go func() { dirSynced <- syncDir(filepath.Join(s.dir, "tmp")) }()
 		err = f.Sync()
+		if derr := <-dirSynced; err == nil {
+			err = derr
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, final)
+		err = s.moveIntoPlace(tmp, s.path(id))
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return ioErr("write block "+id.Short(), err)
 	}
-	return syncDir(filepath.Dir(final))
+	return nil
+}
+
+// moveIntoPlace renames a block file from tmp/ to final, making final's
+// directory on first use.
+func (s *diskStore) moveIntoPlace(tmp, final string) error {
+	err := os.Rename(tmp, final)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+			return err
+		}
+		err = os.Rename(tmp, final)
+	}
+	return err
 }
 
 // get reads block id and verifies it; a block that fails verification is

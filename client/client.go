@@ -90,6 +90,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.KeepUploadsAfter <= 0 {
 		cfg.KeepUploadsAfter = 10 * time.Second
 	}
+	rpc.CheckUDPBuffers(cfg.Log)
 	tlsConf, err := cfg.CA.TLSConfig()
 	if err != nil {
 		return nil, err

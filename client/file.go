@@ -29,7 +29,7 @@ type File struct {
 		accessed bool              // reads through this open were reported for atime (atime.go); reset with layout
 		dirtyEnd uint64            // end of the furthest uncommitted write
 		size     uint64            // size as this mount sees it, valid when layout != nil or dirty
-		mtime    int64             // time of the last uncommitted write; 0 if none
+		mtime    int64             // time of the last uncommitted write; 0 if none, or if a SETATTR set the times since (setattr.go)
 		buf      []byte            // the block being filled, not yet sealed
 		bufOff   uint64            // file offset of buf[0]
 		pack     *pendingBlock     // small scattered writes gathered into one block, not yet sealed
@@ -273,6 +273,15 @@ func (f *File) sealLocked() {
 	f.startUploadLocked(p)
 }
 
+// sealAllLocked seals every write so far into pending blocks, uploading.
+func (f *File) sealAllLocked() {
+	if f.mu.pack != nil {
+		f.retireBufLocked() // one block with the pack, not two
+	}
+	f.sealLocked()
+	f.sealPackLocked()
+}
+
 // sealPackLocked seals the pack of small writes, if any, and uploads it.
 func (f *File) sealPackLocked() {
 	if p := f.mu.pack; p != nil {
@@ -317,11 +326,7 @@ func (f *File) Flush(ctx context.Context) error {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
-	if f.mu.pack != nil {
-		f.retireBufLocked() // one block with the pack, not two
-	}
-	f.sealLocked()
-	f.sealPackLocked()
+	f.sealAllLocked()
 	batch := f.mu.pending
 	mtime := f.mu.mtime
 	f.mu.Unlock()
@@ -366,7 +371,8 @@ func (f *File) Flush(ctx context.Context) error {
 }
 
 // Dirty reports the size and mtime this mount's uncommitted writes give
-// the file; ok is false when there are none. floor is the size the
+// the file (mtime 0 if they have none of their own: setattr.go); ok is
+// false when there are none. floor is the size the
 // mount's own last commit or truncate gave the file.
 func (f *File) Dirty() (size uint64, mtime int64, ok bool, floor uint64) {
 	f.mu.Lock()

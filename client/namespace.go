@@ -30,9 +30,12 @@ func (c *Client) overlayDirty(attr *wire.Attr) {
 		attr.Size = max(attr.Size, floor)
 		if ok {
 			attr.Size = max(attr.Size, size)
+		}
+		// mtime is 0 when the times were set after the last write
+		// (setattr.go): then the metaserver's are the file's.
+		if ok && mtime != 0 {
 			// The write is newer than any committed mtime, even one set
-			// in the future by utimensat (which commits pending writes
-			// before it sets the time).
+			// in the future by utimensat before it.
 			attr.Mtime = mtime
 			attr.Ctime = max(attr.Ctime, mtime)
 		}
@@ -71,14 +74,8 @@ func (c *Client) SetAttr(ctx context.Context, req *wire.SetAttrReq) (wire.Attr, 
 			return attr, nil
 		}
 	}
-	if req.Valid&(wire.SetMtime|wire.SetMtimeNow) != 0 {
-		// Commit pending writes first, so that their commit does not
-		// overwrite the mtime set here (cp -a, tar x: write, then futimens).
-		if f := c.openFile(req.Ino); f != nil {
-			if err := f.Flush(ctx); err != nil {
-				return wire.Attr{}, err
-			}
-		}
+	if f := c.openFile(req.Ino); f != nil {
+		return f.setAttrOpen(ctx, req)
 	}
 	return c.attrCall(ctx, wire.MSetAttr, req)
 }

@@ -28,6 +28,9 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 		Parent: in.NodeId, Name: name, Mode: syscall.S_IFREG | in.Mode&0o7777, Uid: in.Uid, Gid: in.Gid, Umask: in.Umask,
 	})
 	f.dirs.end(in.NodeId, epoch, parent, f.timeout)
+	if err == nil {
+		f.madeHere(a.Ino)
+	}
 	if err != nil && in.Flags&syscall.O_EXCL == 0 && isExist(err) {
 		// Another mount created it since the kernel looked: open that one.
 		if a, err = f.c.Lookup(ctx(), in.NodeId, name); err == nil && in.Flags&syscall.O_TRUNC != 0 {

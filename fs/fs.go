@@ -204,6 +204,9 @@ func (f *FS) make(op string, h *fuse.InHeader, name string, mode, umask, rdev ui
 		Parent: h.NodeId, Name: name, Mode: mode, Uid: h.Uid, Gid: h.Gid, Rdev: rdev, Target: target, Umask: umask,
 	})
 	f.dirs.end(h.NodeId, epoch, parent, f.timeout)
+	if err == nil {
+		f.madeHere(a.Ino)
+	}
 	return f.entry(op, a, err, out)
 }
 

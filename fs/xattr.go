@@ -192,3 +192,11 @@ func (f *FS) RemoveXAttr(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.
 	f.xattrs.forget(h.NodeId)
 	return f.toStatus("removexattr", err)
 }
+
+// madeHere notes that this mount just created inode ino, which has no
+// file capabilities yet (a new inode inherits only ACLs): the kernel asks
+// for security.capability before the first write to it, and that answer
+// then costs no metaserver round trip.
+func (f *FS) madeHere(ino uint64) {
+	f.xattrs.put(xattrKey{ino, "security.capability"}, xattrEntry{at: time.Now()})
+}

@@ -44,6 +44,7 @@ type Server struct {
 
 // Listen binds addr and starts serving mux in the background.
 func Listen(addr string, tlsConf *tls.Config, mux Mux, log *slog.Logger) (*Server, error) {
+	CheckUDPBuffers(log)
 	ln, err := quic.ListenAddr(addr, tlsConf, quicConfig())
 	if err != nil {
 		return nil, err

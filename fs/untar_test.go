@@ -1,0 +1,117 @@
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cairn-fs/cairn/internal/testcluster"
+	"golang.org/x/sys/unix"
+)
+
+// tarStyleFile does what GNU tar x does for each regular file: create,
+// write, futimens, fchown, fchmod, close; then, when more is set, one
+// more write after the futimens (which must move mtime to now again).
+func tarStyleFile(path string, data []byte, mtime time.Time, more bool) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, data); err != nil {
+		return err
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+	if err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("futimens: %w", err)
+	}
+	if more {
+		if _, err := unix.Write(fd, []byte("tail")); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchown(fd, 0, 0); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, 0o644); err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// TestTarStyleWritesKeepTheirTimes checks that the time futimens sets on
+// a file with writes not yet committed is the one the file keeps once
+// they are (here, seen from a second mount after close, and after a
+// cluster restart), and that a write after it moves mtime to now, as on
+// the local disk.
+func TestTarStyleWritesKeepTheirTimes(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Chunkservers: 1, Replicas: 1})
+	_, other := c.AddMount(t)
+	local := t.TempDir()
+	past := time.Date(2020, 5, 17, 10, 11, 12, 13, time.UTC)
+	future := time.Now().Add(100 * time.Hour).Truncate(time.Second)
+	type want struct {
+		data  []byte
+		mtime time.Time // zero: later than the start of the test
+	}
+	files := map[string]want{}
+	start := time.Now().Add(-time.Second)
+	for i := range 20 {
+		name := fmt.Sprintf("f%02d", i)
+		data := bytes.Repeat([]byte{byte('a' + i)}, 100+i*700)
+		more := i%5 == 4
+		mtime := past
+		if i%3 == 1 {
+			mtime = future // ctime stays now: the time of the futimens
+		}
+		for _, dir := range []string{c.MountDir, local} {
+			if err := tarStyleFile(filepath.Join(dir, name), data, mtime, more); err != nil {
+				t.Fatalf("%s in %s: %v", name, dir, err)
+			}
+		}
+		w := want{data: data, mtime: mtime}
+		if more {
+			w = want{data: append(bytes.Clone(data), "tail"...)}
+		}
+		files[name] = w
+	}
+	check := func(where string) {
+		t.Helper()
+		end := time.Now().Add(time.Second)
+		for name, w := range files {
+			p := filepath.Join(where, name)
+			got, err := os.ReadFile(p)
+			if err != nil || !bytes.Equal(got, w.data) {
+				t.Fatalf("%s: read %d bytes, err %v; want %d bytes", p, len(got), err, len(w.data))
+			}
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode() != 0o644 {
+				t.Errorf("%s: mode %v, want 0644", p, st.Mode())
+			}
+			var sys unix.Stat_t
+			if err := unix.Stat(p, &sys); err != nil {
+				t.Fatal(err)
+			}
+			if ctime := time.Unix(sys.Ctim.Unix()); ctime.Before(start) || ctime.After(end) {
+				t.Errorf("%s: ctime %v, want the time of the test (%v to %v)", p, ctime, start, end)
+			}
+			switch {
+			case w.mtime.IsZero() && st.ModTime().Before(start):
+				t.Errorf("%s: mtime %v after a write that followed futimens; want now", p, st.ModTime())
+			case !w.mtime.IsZero() && !st.ModTime().Equal(w.mtime):
+				t.Errorf("%s: mtime %v, want %v set by futimens", p, st.ModTime(), w.mtime)
+			}
+		}
+	}
+	check(local)
+	check(c.MountDir)
+	check(other)
+	c.Restart(t)
+	check(c.MountDir)
+}
