@@ -101,9 +101,25 @@ func (s *diskStore) getRange(id block.ID, off, n uint64) ([]byte, error) {
 		return nil, ioErr("read block "+id.Short(), err)
 	}
 	defer f.Close()
+	head := make([]byte, blockHeader)
+	hn, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, ioErr("read block "+id.Short(), err)
+	}
+	at := rawOffset(head[:hn])
 	lo, alen := block.AlignSlice(off, n, e.size)
+	if at < 0 { // compressed: the groups come out of the whole block
+		data, err := s.readUnverified(id)
+		if err != nil {
+			return nil, err
+		}
+		if uint64(len(data)) < lo+alen {
+			return nil, wire.Errorf(wire.CodeCorrupt, "block %s in %s is shorter than it was", id.Short(), s.dir)
+		}
+		return block.ExtractSlice(data[lo:lo+alen], e.outboard, off, n)
+	}
 	groups := make([]byte, alen)
-	if _, err := f.ReadAt(groups, int64(lo)); err != nil {
+	if _, err := f.ReadAt(groups, int64(at)+int64(lo)); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, wire.Errorf(wire.CodeCorrupt, "block %s in %s is shorter than it was", id.Short(), s.dir)
 		}
@@ -112,11 +128,15 @@ func (s *diskStore) getRange(id block.ID, off, n uint64) ([]byte, error) {
 	return block.ExtractSlice(groups, e.outboard, off, n)
 }
 
-// readUnverified reads block id's file whole; the caller verifies it.
+// readUnverified reads block id whole; the caller verifies it.
 func (s *diskStore) readUnverified(id block.ID) ([]byte, error) {
-	data, err := os.ReadFile(s.path(id))
+	data, err := readBlockFile(s.path(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, wire.Errorf(wire.CodeNotFound, "block %s", id.Short())
+	}
+	var undecodable *undecodableError
+	if errors.As(err, &undecodable) {
+		return nil, wire.Errorf(wire.CodeCorrupt, "block %s in %s: %v", id.Short(), s.dir, err)
 	}
 	if err != nil {
 		return nil, ioErr("read block "+id.Short(), err)

@@ -59,7 +59,7 @@ func (s *diskStore) recoverTmp() error {
 			continue
 		}
 		id := block.ID(b)
-		data, err := os.ReadFile(tmp)
+		data, err := readBlockFile(tmp)
 		if err != nil || !id.Verify(data) {
 			os.Remove(tmp)
 			continue
@@ -96,7 +96,7 @@ func (s *diskStore) has(id block.ID) bool {
 func (s *diskStore) put(id block.ID, data []byte) error {
 	// data hashes to id (checked by the caller), so a stored copy equal to
 	// it is good; an absent or rotten copy is (re)written whole.
-	if existing, err := os.ReadFile(s.path(id)); err == nil && bytes.Equal(existing, data) {
+	if existing, err := readBlockFile(s.path(id)); err == nil && bytes.Equal(existing, data) {
 		// A re-put counts as a fresh write: the garbage collector keeps a
 		// block for a grace period after its last put (see remove).
 		if os.Chtimes(s.path(id), time.Time{}, time.Now()) == nil {
@@ -119,7 +119,8 @@ func (s *diskStore) put(id block.ID, data []byte) error {
 	if err != nil {
 		return ioErr("create block file", err)
 	}
-	_, err = f.Write(data)
+	file, _ := encodeBlockFile(data)
+	_, err = f.Write(file)
 	if err == nil {
 		dirSynced := make(chan error, 1)
 		go func() { dirSynced <- syncDir(filepath.Join(s.dir, "tmp")) }()
@@ -157,12 +158,9 @@ func (s *diskStore) moveIntoPlace(tmp, final string) error {
 // get reads block id and verifies it; a block that fails verification is
 // reported as corrupt, never returned.
 func (s *diskStore) get(id block.ID) ([]byte, error) {
-	data, err := os.ReadFile(s.path(id))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, wire.Errorf(wire.CodeNotFound, "block %s", id.Short())
-	}
+	data, err := s.readUnverified(id)
 	if err != nil {
-		return nil, ioErr("read block "+id.Short(), err)
+		return nil, err
 	}
 	if !id.Verify(data) {
 		return nil, wire.Errorf(wire.CodeCorrupt, "block %s in %s fails its hash", id.Short(), s.dir)

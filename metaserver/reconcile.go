@@ -33,6 +33,7 @@ import (
 type copyAt struct {
 	node int // index into the pass's map
 	age  time.Duration
+	size uint32 // bytes on the chunkserver's disk (compressed or not)
 }
 
 func (s *Server) reconcileLoop() {
@@ -93,6 +94,7 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 	want := min(s.cfg.Replicas, len(m.Nodes))
 	load := s.sched.loads()
 	var blocks, under, lost uint64
+	var space spaceUse
 	inv := make(map[block.ID][]copyAt)
 	listed := make(map[string]bool, len(m.Nodes))
 	nodeBlocks := make(map[string]uint64)
@@ -114,7 +116,7 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 				continue
 			}
 			count, err := s.list(ctx, n, func(b wire.StoredBlock) {
-				inv[b.ID] = append(inv[b.ID], copyAt{node: i, age: time.Duration(b.Age)})
+				inv[b.ID] = append(inv[b.ID], copyAt{node: i, age: time.Duration(b.Age), size: b.Size})
 			})
 			if err != nil {
 				s.cfg.Log.Debug("list chunkserver", "chunkserver", n.Addr, "err", err)
@@ -126,6 +128,9 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 		allListed := true
 		for _, n := range m.Nodes {
 			allListed = allListed && (n.State == cluster.Down || listed[n.ID])
+		}
+		if err := space.addFiles(ctx, tx); err != nil {
+			return err
 		}
 		it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tRef}})
 		defer it.Close()
@@ -139,6 +144,9 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 			copies := inv[id]
 			delete(inv, id)
 			blocks++
+			if err := space.addBlock(it.Item(), copies); err != nil {
+				return err
+			}
 			if len(copies) < want {
 				under++
 			}
@@ -179,7 +187,7 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 	}
 	s.sched.mu.Lock()
 	s.sched.mu.health = health{blocks: blocks, under: under, lost: lost, garbage: uint64(len(waiting)),
-		nodeBlocks: nodeBlocks, at: time.Now(), took: time.Since(start)}
+		space: space, nodeBlocks: nodeBlocks, at: time.Now(), took: time.Since(start)}
 	s.sched.mu.Unlock()
 	return nil
 }

@@ -87,6 +87,7 @@ type scheduler struct {
 // health is what the last reconcile pass found.
 type health struct {
 	blocks, under, lost, garbage uint64
+	space                        spaceUse
 	nodeBlocks                   map[string]uint64
 	at                           time.Time
 	took                         time.Duration
@@ -335,6 +336,7 @@ func (sc *scheduler) stats() *wire.TasksResp {
 		Blocks: h.blocks, UnderReplicated: h.under, Lost: h.lost, Garbage: h.garbage,
 		BytesMoved: sc.mu.moved, BytesReclaimed: sc.mu.freed, CorruptFound: sc.mu.corrupt,
 		MoveNanos: int64(sc.mu.moveTime), PassNanos: int64(h.took),
+		FileBytes: h.space.files, BlockBytes: h.space.blocks, StoredBytes: h.space.stored, DiskBytes: h.space.disk,
 	}
 	if sc.mu.copying > 0 {
 		r.MoveNanos += int64(time.Since(sc.mu.copyFrom))

@@ -99,7 +99,10 @@ func printTasks(w io.Writer, t *wire.TasksResp) {
 	if t.MoveNanos > 0 {
 		rate = fmt.Sprintf(" at %s/s", bytesIEC(uint64(float64(t.BytesMoved)/time.Duration(t.MoveNanos).Seconds())))
 	}
-	fmt.Fprintf(w, "moved %s%s  reclaimed %s  corrupt copies found %d\n\n", bytesIEC(t.BytesMoved), rate, bytesIEC(t.BytesReclaimed), t.CorruptFound)
+	fmt.Fprintf(w, "moved %s%s  reclaimed %s  corrupt copies found %d\n", bytesIEC(t.BytesMoved), rate, bytesIEC(t.BytesReclaimed), t.CorruptFound)
+	fmt.Fprintf(w, "data %s in files, %s in distinct blocks (dedup %s), %s stored per copy (compression %s), %s on disks\n\n",
+		bytesIEC(t.FileBytes), bytesIEC(t.BlockBytes), ratio(t.FileBytes, t.BlockBytes),
+		bytesIEC(t.StoredBytes), ratio(t.BlockBytes, t.StoredBytes), bytesIEC(t.DiskBytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASKS\tQUEUED\tRUNNING\tDONE\tFAILED")
 	for _, k := range t.Kinds {
@@ -192,4 +195,12 @@ func fsckCmd(fl *flag.FlagSet) func([]string) error {
 		}
 		return nil
 	}
+}
+
+// ratio shows how many times smaller b is than a ("-" with nothing to compare).
+func ratio(a, b uint64) string {
+	if a == 0 || b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
 }

@@ -176,6 +176,10 @@ type TasksResp struct {
 	PassNanos       int64 // how long it took
 	Kinds           []TaskCount
 	Nodes           []NodeTasks
+	// Space at the last pass: bytes the files' extents name, bytes of
+	// their distinct blocks (less: deduplication), one copy of each on
+	// disk (less: compression), and every copy on disk.
+	FileBytes, BlockBytes, StoredBytes, DiskBytes uint64
 }
 
 func (m *TasksResp) Append(b []byte) []byte {
@@ -193,6 +197,9 @@ func (m *TasksResp) Append(b []byte) []byte {
 	b = AppendU32(b, uint32(len(m.Nodes)))
 	for _, n := range m.Nodes {
 		b = AppendU64(AppendU32(AppendU64(AppendString(b, n.ID), n.Blocks), n.Running), n.Scrubbed)
+	}
+	for _, v := range []uint64{m.FileBytes, m.BlockBytes, m.StoredBytes, m.DiskBytes} {
+		b = AppendU64(b, v)
 	}
 	return b
 }
@@ -214,6 +221,7 @@ func (m *TasksResp) Decode(r *Reader) {
 		n.ID = r.String()
 		n.Blocks, n.Running, n.Scrubbed = r.U64(), r.U32(), r.U64()
 	}
+	m.FileBytes, m.BlockBytes, m.StoredBytes, m.DiskBytes = r.U64(), r.U64(), r.U64(), r.U64()
 }
 
 func appendIDs(b []byte, ids []block.ID) []byte {

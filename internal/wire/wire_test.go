@@ -303,7 +303,7 @@ func examples() []Message {
 		&TasksResp{Blocks: 10, UnderReplicated: 2, Lost: 1, Garbage: 3, BytesMoved: 4, BytesReclaimed: 5, CorruptFound: 6,
 			MoveNanos: 7, LastPass: 8, PassNanos: 9,
 			Kinds: []TaskCount{{Kind: "repair", Queued: 1, Running: 2, Done: 3, Failed: 4}},
-			Nodes: []NodeTasks{{ID: "n1", Blocks: 5, Running: 1, Scrubbed: 100}}},
+			Nodes: []NodeTasks{{ID: "n1", Blocks: 5, Running: 1, Scrubbed: 100}}, FileBytes: 11, BlockBytes: 12, StoredBytes: 13, DiskBytes: 14},
 	}
 }
 
