@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/cairn-fs/cairn/internal/block"
+	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -27,6 +28,8 @@ const (
 )
 
 const blockHeader = len(blockMagic) + 1
+
+var _ [wire.MaxStoredOverhead - blockHeader]struct{} // the header fits what listings promise
 
 // sampleSize is how much of a block the compressibility estimate looks at.
 const sampleSize = 64 << 10

@@ -16,14 +16,20 @@ type ListReq struct {
 func (m *ListReq) Append(b []byte) []byte { return AppendU32(AppendID(b, m.After), m.Limit) }
 func (m *ListReq) Decode(r *Reader)       { m.After = r.ID(); m.Limit = r.U32() }
 
-// StoredBlock is one block on a chunkserver's disk. Age is how long ago
-// (in nanoseconds, by the chunkserver's clock) it was last written or
-// re-put, which is what the garbage collector's grace period counts from.
+// StoredBlock is one block on a chunkserver's disk. Size is what its file
+// takes there: the block's length, or less when it is stored compressed,
+// plus at most MaxStoredOverhead bytes of header. Age is how long ago (in
+// nanoseconds, by the chunkserver's clock) it was last written or re-put,
+// which is what the garbage collector's grace period counts from.
 type StoredBlock struct {
 	ID   block.ID
 	Size uint32
 	Age  int64
 }
+
+// MaxStoredOverhead bounds the header of a stored block's file
+// (chunkserver/blockfile.go).
+const MaxStoredOverhead = 16
 
 // ListResp lists stored blocks; More says there are more after the last.
 type ListResp struct {
