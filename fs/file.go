@@ -38,7 +38,9 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 		return f.toStatus("create", err)
 	}
 	f.fillEntry(&a, &out.EntryOut)
-	out.OpenOut.Fh = f.addFile(&fileHandle{f: f.c.Open(a.Ino), flags: in.Flags})
+	h := &fileHandle{f: f.c.Open(a.Ino), flags: in.Flags}
+	h.addWriter()
+	out.OpenOut.Fh = f.addFile(h)
 	return fuse.OK
 }
 
@@ -51,6 +53,7 @@ func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.St
 		return fuse.Status(syscall.ESTALE)
 	}
 	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
+	h.addWriter()
 	f.openCache(in.NodeId, h, in.Flags, out)
 	out.Fh = f.addFile(h)
 	return fuse.OK
@@ -120,9 +123,21 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if err := h.f.Flush(ctx()); err != nil {
 		f.log.Error("flush at release failed", "err", err)
 	}
+	if h.writer {
+		h.f.DropWriter()
+	}
 	if err := h.f.Release(ctx()); err != nil {
 		f.log.Error("release", "err", err)
 	}
 }
 
 func isExist(err error) bool { return errors.Is(err, wire.ErrExists) }
+
+// addWriter tells the client when the handle may write (or truncate at
+// open), which stops it filling the kernel's page cache (client/fill.go).
+func (h *fileHandle) addWriter() {
+	if h.flags&syscall.O_ACCMODE != syscall.O_RDONLY || h.flags&syscall.O_TRUNC != 0 {
+		h.writer = true
+		h.f.AddWriter()
+	}
+}

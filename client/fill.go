@@ -1,0 +1,144 @@
+package client
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/cairn-fs/cairn/internal/wire"
+)
+
+// A random read fetches only the verified slice it needs, so that it
+// answers quickly; then, in the background, the whole block is fetched
+// into the block cache and, through the mount's PageFiller, into the
+// kernel's page cache, so that later reads anywhere in the block are
+// answered without a round trip, many without reaching cairn at all.
+//
+// Filling the kernel's cache must never put there bytes that are not the
+// file's content as this mount sees it, nor grow the kernel's idea of the
+// file's size (FUSE_NOTIFY_STORE extends i_size when it stores past it).
+// A fill therefore carries the layout generation its bytes come from, and
+// stores only while, checked under fillMu (held shared for the whole
+// store):
+//   - that generation is still current: anything that changes what this
+//     mount reads (open, truncate, fallocate, a lock that catches up, the
+//     last release) bumps it and then waits for the fills in flight
+//     (awaitFills) before it answers the kernel, which may drop or cut
+//     the page cache only after that answer (a commit bumps it too, but
+//     commits follow writes, which already stopped fills);
+//   - no handle on this mount may write (writers): a write-through write
+//     holds its pages locked while the WRITE is in flight, and a fill that
+//     waited for such a page would overwrite the new bytes with old ones;
+//     a writable open waits for fills in flight before it is answered;
+//   - nothing is uncommitted (the pages hold it; the layout does not);
+//   - the File is still the mount's open state of the inode (a File whose
+//     last reference went no longer sees invalidations).
+// Fills stop at the layout's size and at whole pages inside the extent,
+// except at the end of the file, where the kernel zeroes the page's tail.
+
+// PageFiller stores data, the content of file ino at off, in the kernel's
+// page cache.
+type PageFiller func(ino uint64, off uint64, data []byte)
+
+// pageSize is the kernel's page size for the purpose of fills: partial
+// pages are left out, since the kernel would not mark them up to date.
+const pageSize = 4096
+
+// maxWarming bounds the whole-block fetches that random reads start in
+// the background, so that they never crowd out the reads themselves.
+const maxWarming = 2
+
+// fillState is the client's side of background block fetches.
+type fillState struct {
+	filler  atomic.Pointer[PageFiller]
+	warming chan struct{} // semaphore: one token per background fetch
+}
+
+// SetPageFiller makes random reads fill the kernel's page cache through
+// fn with the rest of each block they touch.
+func (c *Client) SetPageFiller(fn PageFiller) { c.fill.filler.Store(&fn) }
+
+// AddWriter notes a handle that may write the file (open for writing or
+// truncating); fills stop until DropWriter. It returns once the fills in
+// flight are done, so it must run before the open is answered.
+func (f *File) AddWriter() {
+	f.mu.Lock()
+	f.mu.writers++
+	f.mu.Unlock()
+	f.awaitFills()
+}
+
+// DropWriter undoes AddWriter, after the handle's last flush.
+func (f *File) DropWriter() {
+	f.mu.Lock()
+	f.mu.writers--
+	f.mu.Unlock()
+}
+
+// awaitFills waits until the fills that passed their checks are done.
+// Call it with no lock held, after bumping layoutGen.
+func (f *File) awaitFills() {
+	f.fillMu.Lock()
+	f.fillMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
+}
+
+// warm fetches the whole block of extent i of the layout of generation
+// gen in the background after a read of part of it, and fills the kernel's
+// cache with the extent's bytes. Each extent is warmed once per layout.
+func (f *File) warm(gen uint64, i int, e wire.Extent, size uint64) {
+	filler := f.c.fill.filler.Load()
+	if filler == nil {
+		if _, ok := f.c.cache.get(e.Block); ok {
+			return
+		}
+	}
+	f.mu.Lock()
+	if f.mu.layoutGen != gen || f.mu.warmed[i] {
+		f.mu.Unlock()
+		return
+	}
+	select {
+	case f.c.fill.warming <- struct{}{}:
+	default:
+		f.mu.Unlock()
+		return // busy: a later read of the block tries again
+	}
+	if f.mu.warmed == nil {
+		f.mu.warmed = make(map[int]bool)
+	}
+	f.mu.warmed[i] = true
+	f.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
+		data, err := f.c.getBlock(ctx, e.Block)
+		cancel()
+		<-f.c.fill.warming
+		if err != nil || filler == nil || uint64(len(data)) < uint64(e.BlockOff)+uint64(e.Len) {
+			return
+		}
+		f.fillKernel(*filler, gen, e, size, data)
+	}()
+}
+
+// fillKernel stores extent e's bytes (from its block's content data) in
+// the kernel's page cache if the checks above allow it.
+func (f *File) fillKernel(filler PageFiller, gen uint64, e wire.Extent, size uint64, data []byte) {
+	lo := (e.Off + pageSize - 1) &^ (pageSize - 1)
+	hi := min(e.End(), size)
+	if hi < size {
+		hi &^= pageSize - 1
+	}
+	if lo >= hi {
+		return
+	}
+	f.fillMu.RLock()
+	defer f.fillMu.RUnlock()
+	live := f.c.openFile(f.ino) == f
+	f.mu.Lock()
+	ok := live && f.mu.layoutGen == gen && f.mu.writers == 0 && !f.dirtyLocked()
+	f.mu.Unlock()
+	if !ok {
+		return
+	}
+	start := uint64(e.BlockOff) + lo - e.Off
+	filler(f.ino, lo, data[start:start+hi-lo])
+}
