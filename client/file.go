@@ -39,7 +39,7 @@ type File struct {
 		readEnd  uint64            // where the last read ended, to tell sequential reads from random ones
 		seqReads int               // reads in a row that followed the one before
 		writers  int               // handles that may write: no kernel cache fills (fill.go)
-		warmed   map[int]bool      // extents of the layout warmed (fill.go); reset with layout
+		warming  map[uint64]bool   // parts of the layout being warmed, by offset (fill.go); reset with layout
 
 		// layoutGen counts invalidations of layout, so that a fetch that
 		// a commit overtook is not installed (dropLayoutLocked).
@@ -394,7 +394,7 @@ func (f *File) dropLayoutLocked() {
 	f.mu.layout = nil
 	f.mu.layoutGen++
 	f.mu.accessed = false
-	f.mu.warmed = nil
+	f.mu.warming = nil
 }
 
 // loadLayout fetches the committed layout if it is not cached. A layout
@@ -507,7 +507,7 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 			overlay(buf, off, data, lo)
 			last = i
 			if (e.Off < lo || e.End() > hi) && len(pending) == 0 && open == nil {
-				f.warm(gen, i, e, layout.Size)
+				f.warm(gen, e, lo, layout.Size)
 			}
 			continue
 		}

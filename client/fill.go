@@ -81,10 +81,21 @@ func (f *File) awaitFills() {
 	f.fillMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
 }
 
-// warm fetches the whole block of extent i of the layout of generation
-// gen in the background after a read of part of it, and fills the kernel's
-// cache with the extent's bytes. Each extent is warmed once per layout.
-func (f *File) warm(gen uint64, i int, e wire.Extent, size uint64) {
+// warmUnit is how much of a block a random read warms: the aligned
+// part around it, fetched as one verified slice. Smaller than a block so
+// that a background fetch holds the connection only briefly ahead of the
+// next read's own small slice.
+const warmUnit = 1 << 20
+
+// warm fetches, in the background after a read at file offset off in
+// extent e (of the layout of generation gen), the aligned warmUnit of the
+// extent around off into the block cache, and fills the kernel's cache
+// with it. A part is warmed by one fetch at a time, and again at a later
+// miss there (the kernel evicted the pages, or could not take them).
+func (f *File) warm(gen uint64, e wire.Extent, off, size uint64) {
+	lo := max(e.Off, off&^(warmUnit-1))
+	hi := min(e.End(), off&^(warmUnit-1)+warmUnit)
+	part := wire.Extent{Off: lo, Len: uint32(hi - lo), Block: e.Block, BlockOff: e.BlockOff + uint32(lo-e.Off), BlockLen: e.BlockLen}
 	filler := f.c.fill.filler.Load()
 	if filler == nil {
 		if _, ok := f.c.cache.get(e.Block); ok {
@@ -92,7 +103,7 @@ func (f *File) warm(gen uint64, i int, e wire.Extent, size uint64) {
 		}
 	}
 	f.mu.Lock()
-	if f.mu.layoutGen != gen || f.mu.warmed[i] {
+	if f.mu.layoutGen != gen || f.mu.warming[lo] {
 		f.mu.Unlock()
 		return
 	}
@@ -100,27 +111,31 @@ func (f *File) warm(gen uint64, i int, e wire.Extent, size uint64) {
 	case f.c.fill.warming <- struct{}{}:
 	default:
 		f.mu.Unlock()
-		return // busy: a later read of the block tries again
+		return // busy: a later read there tries again
 	}
-	if f.mu.warmed == nil {
-		f.mu.warmed = make(map[int]bool)
+	if f.mu.warming == nil {
+		f.mu.warming = make(map[uint64]bool)
 	}
-	f.mu.warmed[i] = true
+	f.mu.warming[lo] = true
 	f.mu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
-		data, err := f.c.getBlock(ctx, e.Block)
+		data, err := f.c.getRange(ctx, part.Block, uint64(part.BlockLen), uint64(part.BlockOff), uint64(part.Len))
 		cancel()
 		<-f.c.fill.warming
-		if err != nil || filler == nil || uint64(len(data)) < uint64(e.BlockOff)+uint64(e.Len) {
-			return
+		if err == nil && filler != nil {
+			f.fillKernel(*filler, gen, part, size, data)
 		}
-		f.fillKernel(*filler, gen, e, size, data)
+		f.mu.Lock()
+		if f.mu.layoutGen == gen {
+			delete(f.mu.warming, lo)
+		}
+		f.mu.Unlock()
 	}()
 }
 
-// fillKernel stores extent e's bytes (from its block's content data) in
-// the kernel's page cache if the checks above allow it.
+// fillKernel stores data, the content of extent e, in the kernel's page
+// cache if the checks above allow it.
 func (f *File) fillKernel(filler PageFiller, gen uint64, e wire.Extent, size uint64, data []byte) {
 	lo := (e.Off + pageSize - 1) &^ (pageSize - 1)
 	hi := min(e.End(), size)
@@ -139,6 +154,5 @@ func (f *File) fillKernel(filler PageFiller, gen uint64, e wire.Extent, size uin
 	if !ok {
 		return
 	}
-	start := uint64(e.BlockOff) + lo - e.Off
-	filler(f.ino, lo, data[start:start+hi-lo])
+	filler(f.ino, lo, data[lo-e.Off:hi-e.Off])
 }

@@ -81,9 +81,9 @@ func checkContent(t *testing.T, f *os.File, want []byte, what string) {
 }
 
 // TestRandomReadFillsPageCache: one 4 KiB read in the middle of a block,
-// on a mount that never saw the file, brings the whole block into the
-// kernel's page cache with the right bytes, and no further: the next
-// block and the file's size are untouched.
+// on a mount that never saw the file, brings the aligned MiB around it
+// into the kernel's page cache with the right bytes, and no more: the
+// rest of the file and its size are untouched.
 func TestRandomReadFillsPageCache(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Replicas: 1})
 	size := 2*fillBlock + 5000 // a partial page at the end
@@ -102,26 +102,29 @@ func TestRandomReadFillsPageCache(t *testing.T) {
 	if _, err := f.ReadAt(buf, fillBlock+fillBlock/2); err != nil {
 		t.Fatal(err)
 	}
-	blockPages := fillBlock / 4096
+	const unit = 1 << 20
 	deadline := time.Now().Add(10 * time.Second)
-	for resident(t, f, size) < blockPages {
+	for resident(t, f, size) < unit/4096 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pages resident after a read in block 1, want its %d", resident(t, f, size), blockPages)
+			t.Fatalf("%d pages resident after a read in block 1, want the %d around it", resident(t, f, size), unit/4096)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := resident(t, f, fillBlock); n > 0 {
-		t.Errorf("%d pages of block 0 resident; only block 1 was read", n)
+	if n := resident(t, f, fillBlock+fillBlock/2); n > 0 {
+		t.Errorf("%d pages before the MiB read resident", n)
+	}
+	if n := resident(t, f, size); n != unit/4096 {
+		t.Errorf("%d pages resident, want %d", n, unit/4096)
 	}
 	if st, err := f.Stat(); err != nil || st.Size() != int64(size) {
 		t.Fatalf("size %v (%v), want %d", st.Size(), err, size)
 	}
-	// The filled pages hold the block's bytes (this read is served by them).
-	got := make([]byte, fillBlock)
-	if _, err := f.ReadAt(got, fillBlock); err != nil {
+	// The filled pages hold the file's bytes (this read is served by them).
+	got := make([]byte, unit)
+	if _, err := f.ReadAt(got, fillBlock+fillBlock/2); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want[fillBlock:2*fillBlock]) {
+	if !bytes.Equal(got, want[fillBlock+fillBlock/2:][:unit]) {
 		t.Fatal("filled pages differ from the file")
 	}
 	// A read in the last block fills up to the end of the file, whose
