@@ -8,10 +8,11 @@ import (
 )
 
 // A random read fetches only the verified slice it needs, so that it
-// answers quickly; then, in the background, the whole block is fetched
-// into the block cache and, through the mount's PageFiller, into the
-// kernel's page cache, so that later reads anywhere in the block are
-// answered without a round trip, many without reaching cairn at all.
+// answers quickly; then, in the background, the aligned MiB around it
+// (warmUnit) is fetched into the block cache and, through the mount's
+// PageFiller, into the kernel's page cache, so that later reads there
+// never reach cairn: a file read at random all over ends up wholly in
+// the kernel's cache, as on a local disk, instead of 4 KiB at a time.
 //
 // Filling the kernel's cache must never put there bytes that are not the
 // file's content as this mount sees it, nor grow the kernel's idea of the
@@ -34,6 +35,13 @@ import (
 //     last reference went no longer sees invalidations).
 // Fills stop at the layout's size and at whole pages inside the extent,
 // except at the end of the file, where the kernel zeroes the page's tail.
+// This relies on write-through FUSE writes (no writeback cache): with a
+// writeback cache, dirty pages could outlive the writers' handles.
+//
+// Another mount's commit does not stop fills: like this mount's own reads
+// until the next open, they carry the layout this open fetched; the next
+// open bumps the generation and waits for them before the kernel decides
+// whether to keep its pages (fs/cache.go).
 
 // PageFiller stores data, the content of file ino at off, in the kernel's
 // page cache.
