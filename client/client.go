@@ -48,6 +48,7 @@ type Client struct {
 	rpc     *rpc.Client
 	cache   *blockCache
 	fetches singleflight
+	fill    fillState     // background block fetches and kernel cache fills (fill.go)
 	upload  chan struct{} // semaphore: one token per block in flight
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -110,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.cache.overhead = entryOverhead
 	c.prefetches = make(chan struct{}, 2*cfg.Readahead)
 	c.session = newSessionID()
+	c.fill.warming = make(chan struct{}, maxWarming)
 	c.mu.files = make(map[uint64]*File)
 	c.mu.lockOwners = make(map[uint64]map[uint64]bool)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

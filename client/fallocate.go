@@ -24,6 +24,7 @@ func (f *File) Fallocate(ctx context.Context, mode uint32, off, length uint64) (
 		f.mu.known = resp.Attr.Mtime
 	}
 	f.mu.Unlock()
+	f.awaitFills()
 	return resp.Attr, err
 }
 

@@ -19,7 +19,8 @@ type File struct {
 	c   *Client
 	ino uint64
 
-	flushMu sync.Mutex // serializes Flush, so commits go out in write order
+	flushMu sync.Mutex   // serializes Flush, so commits go out in write order
+	fillMu  sync.RWMutex // held shared by fills of the kernel's page cache (fill.go)
 
 	mu struct {
 		sync.Mutex
@@ -37,6 +38,8 @@ type File struct {
 		lastRead int               // index of the extent the last read ended in, for readahead
 		readEnd  uint64            // where the last read ended, to tell sequential reads from random ones
 		seqReads int               // reads in a row that followed the one before
+		writers  int               // handles that may write: no kernel cache fills (fill.go)
+		warming  map[uint64]bool   // parts of the layout being warmed, by offset (fill.go); reset with layout
 
 		// layoutGen counts invalidations of layout, so that a fetch that
 		// a commit overtook is not installed (dropLayoutLocked).
@@ -154,6 +157,7 @@ func (c *Client) Open(ino uint64) *File {
 		f.dropLayoutLocked()
 	}
 	f.mu.Unlock()
+	f.awaitFills()
 	return f
 }
 
@@ -163,6 +167,14 @@ func (f *File) Ino() uint64 { return f.ino }
 // Release drops a reference taken by Open. The caller has flushed. The
 // last release of a file that was unlinked while open deletes it.
 func (f *File) Release(ctx context.Context) error {
+	f.mu.Lock()
+	if f.mu.refs == 1 && !f.dirtyLocked() {
+		// The File may be dropped: fills through it must be over before
+		// a new open (of a new File) lets the kernel keep or drop pages.
+		f.dropLayoutLocked()
+	}
+	f.mu.Unlock()
+	f.awaitFills()
 	f.c.mu.Lock()
 	f.mu.Lock()
 	f.mu.refs--
@@ -388,6 +400,7 @@ func (f *File) dropLayoutLocked() {
 	f.mu.layout = nil
 	f.mu.layoutGen++
 	f.mu.accessed = false
+	f.mu.warming = nil
 }
 
 // loadLayout fetches the committed layout if it is not cached. A layout
@@ -443,6 +456,7 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 	f.reportRead(ctx)
 	f.mu.Lock()
 	layout := f.mu.layout
+	gen := f.mu.layoutGen
 	size := f.mu.size
 	if layout == nil { // a flush raced with us; overlay nothing stale
 		f.mu.Unlock()
@@ -500,6 +514,9 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 			}
 			overlay(buf, off, data, lo)
 			last = i
+			if (e.Off < lo || e.End() > hi) && len(pending) == 0 && open == nil {
+				f.warm(gen, e, lo, layout.Size)
+			}
 			continue
 		}
 		data, err := f.c.getBlock(ctx, e.Block)
@@ -589,5 +606,6 @@ func (f *File) Truncate(ctx context.Context, size uint64) (wire.Attr, error) {
 		f.mu.known = resp.Attr.Mtime
 	}
 	f.mu.Unlock()
+	f.awaitFills() // before the kernel cuts its cache to the new size
 	return resp.Attr, err
 }

@@ -87,14 +87,16 @@ func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (t
 // whether it was not.
 func (f *File) catchUp(mtime int64) bool {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if mtime != 0 && mtime == f.mu.known {
+		f.mu.Unlock()
 		return false
 	}
 	f.mu.known = mtime
 	if !f.dirtyLocked() { // this mount's own unflushed writes stay on top
 		f.dropLayoutLocked()
 	}
+	f.mu.Unlock()
+	f.awaitFills() // before the caller drops the kernel's pages
 	return true
 }
 

@@ -54,8 +54,15 @@ func (p *pageCache) forget(ino uint64) {
 }
 
 // Init is called by go-fuse when the mount starts; the server is kept to
-// send cache invalidations.
-func (f *FS) Init(s *fuse.Server) { f.server = s }
+// send cache invalidations and fills.
+func (f *FS) Init(s *fuse.Server) {
+	f.server = s
+	// Random reads fill the kernel's cache with the rest of the blocks
+	// they touch (client/fill.go says when that is safe).
+	f.c.SetPageFiller(func(ino, off uint64, data []byte) {
+		s.InodeNotifyStoreCache(ino, int64(off), data)
+	})
+}
 
 // openCache sets out's flags for an open of h (on inode ino) with the
 // given open flags: keep the page cache if the file did not change since

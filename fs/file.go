@@ -41,19 +41,25 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 		return f.toStatus("create", err)
 	}
 	f.fillEntry(&a, &out.EntryOut)
-	out.OpenOut.Fh = f.addFile(&fileHandle{f: f.c.Open(a.Ino), flags: in.Flags})
+	h := &fileHandle{f: f.c.Open(a.Ino), flags: in.Flags}
+	h.addWriter()
+	out.OpenOut.Fh = f.addFile(h)
 	return fuse.OK
 }
 
 func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	wasOpen := f.c.IsOpen(in.NodeId)
 	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
+	h.addWriter()
 	known := f.openCache(in.NodeId, h, in.Flags, out)
 	// The kernel may open through a cached name whose file another mount
 	// has since removed (sqlite's -journal, created and deleted by each
 	// writer). ESTALE makes it look the name up again, and then create
 	// or not find it, as it should.
 	if err := f.c.Linked(ctx(), in.NodeId, known, wasOpen); errors.Is(err, wire.ErrNotFound) {
+		if h.writer {
+			h.f.DropWriter()
+		}
 		h.f.Release(ctx())
 		return fuse.Status(syscall.ESTALE)
 	}
@@ -125,9 +131,21 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if err := h.f.Flush(ctx()); err != nil {
 		f.log.Error("flush at release failed", "err", err)
 	}
+	if h.writer {
+		h.f.DropWriter()
+	}
 	if err := h.f.Release(ctx()); err != nil {
 		f.log.Error("release", "err", err)
 	}
 }
 
 func isExist(err error) bool { return errors.Is(err, wire.ErrExists) }
+
+// addWriter tells the client when the handle may write (or truncate at
+// open), which stops it filling the kernel's page cache (client/fill.go).
+func (h *fileHandle) addWriter() {
+	if h.flags&syscall.O_ACCMODE != syscall.O_RDONLY || h.flags&syscall.O_TRUNC != 0 {
+		h.writer = true
+		h.f.AddWriter()
+	}
+}

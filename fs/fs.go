@@ -55,6 +55,7 @@ type fileHandle struct {
 	// (lock.go); guarded by FS.mu.
 	lockOwners map[uint64]bool
 	read       atomic.Bool // a read went through this handle (see dropAttrsAfterAccess)
+	writer     bool        // the handle may write: client.File.AddWriter was called
 }
 
 func newFS(c *client.Client, log *slog.Logger, timeout time.Duration) *FS {

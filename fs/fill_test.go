@@ -1,0 +1,306 @@
+package fs_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cairn-fs/cairn/internal/testcluster"
+	"golang.org/x/sys/unix"
+)
+
+// These tests cover random reads filling the kernel's page cache with the
+// rest of the blocks they touch (client/fill.go), and the races that must
+// never leave wrong bytes there: this mount's own writes and truncates,
+// and another mount's changes seen at the next open.
+
+const fillBlock = 4 << 20 // block.MaxSize
+
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8 && i+j < n; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+// resident counts the pages of f's first n bytes that are in the kernel's
+// page cache.
+func resident(t *testing.T, f *os.File, n int) int {
+	t.Helper()
+	m, err := unix.Mmap(int(f.Fd()), 0, n, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (n+4095)/4096)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(n), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	count := 0
+	for _, v := range vec {
+		count += int(v & 1)
+	}
+	return count
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkContent reads all of f through the page cache and compares it
+// with want, reporting the first difference.
+func checkContent(t *testing.T, f *os.File, want []byte, what string) {
+	t.Helper()
+	got := make([]byte, len(want)+4096)
+	n, _ := f.ReadAt(got, 0)
+	got = got[:n]
+	if n != len(want) {
+		t.Fatalf("%s: read %d bytes, want %d", what, n, len(want))
+	}
+	if !bytes.Equal(got, want) {
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: first difference at byte %d (page %d)", what, i, i/4096)
+			}
+		}
+	}
+}
+
+// TestRandomReadFillsPageCache: one 4 KiB read in the middle of a block,
+// on a mount that never saw the file, brings the aligned MiB around it
+// into the kernel's page cache with the right bytes, and no more: the
+// rest of the file and its size are untouched.
+func TestRandomReadFillsPageCache(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Replicas: 1})
+	size := 2*fillBlock + 5000 // a partial page at the end
+	want := randomBytes(1, size)
+	writeFile(t, c.Path("f"), want)
+	_, second := c.AddMount(t)
+	f, err := os.Open(filepath.Join(second, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	if _, err := f.ReadAt(buf, fillBlock+fillBlock/2); err != nil {
+		t.Fatal(err)
+	}
+	const unit = 1 << 20
+	deadline := time.Now().Add(10 * time.Second)
+	for resident(t, f, size) < unit/4096 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pages resident after a read in block 1, want the %d around it", resident(t, f, size), unit/4096)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := resident(t, f, fillBlock+fillBlock/2); n > 0 {
+		t.Errorf("%d pages before the MiB read resident", n)
+	}
+	if n := resident(t, f, size); n != unit/4096 {
+		t.Errorf("%d pages resident, want %d", n, unit/4096)
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != int64(size) {
+		t.Fatalf("size %v (%v), want %d", st.Size(), err, size)
+	}
+	// The filled pages hold the file's bytes (this read is served by them).
+	got := make([]byte, unit)
+	if _, err := f.ReadAt(got, fillBlock+fillBlock/2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want[fillBlock+fillBlock/2:][:unit]) {
+		t.Fatal("filled pages differ from the file")
+	}
+	// A read in the last block fills up to the end of the file, whose
+	// last page is partial, without growing it.
+	if _, err := f.ReadAt(buf[:100], int64(size-200)); err != nil {
+		t.Fatal(err)
+	}
+	checkContent(t, f, want, "whole file")
+	if st, _ := f.Stat(); st.Size() != int64(size) {
+		t.Fatalf("size %d after reads, want %d", st.Size(), size)
+	}
+}
+
+// randomReader reads 4 KiB at random offsets of path until stop is
+// closed, so that fills of the kernel's cache are in flight, and checks
+// nothing; it returns how many reads it made.
+func randomReader(t *testing.T, path string, span int, stop <-chan struct{}, wg *sync.WaitGroup, reads *atomic.Int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		wg.Done()
+		return
+	}
+	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM)
+	go func() {
+		defer wg.Done()
+		defer f.Close()
+		buf := make([]byte, 4096)
+		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f.ReadAt(buf, int64(r.IntN(span/4096))*4096)
+			reads.Add(1)
+		}
+	}()
+}
+
+// startFills opens path, drops its pages from the kernel's cache and
+// reads a page in each block in the background, so that fills of every
+// block start at once; the returned function waits for the reads and
+// closes the file.
+func startFills(t *testing.T, path string, size int) func() {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	var wg sync.WaitGroup
+	for off := fillBlock / 3; off < size; off += fillBlock {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.ReadAt(make([]byte, 4096), int64(off))
+		}()
+	}
+	return func() { wg.Wait(); f.Close() }
+}
+
+// TestFillRacesWrites: fills started by readers never overwrite what this
+// mount writes afterwards, which sits in the same page cache. Each round
+// starts fills, then opens the file for writing at once, overwrites
+// random pages, fsyncs (the layout changes, so readers start new fills)
+// and writes again, and reads the pages back through the page cache after
+// the fills that were in flight had time to land.
+func TestFillRacesWrites(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Replicas: 1})
+	size := 3 * fillBlock
+	path := c.Path("f")
+	writeFile(t, path, randomBytes(2, size))
+	got := make([]byte, 4096)
+	for round := range 20 {
+		done := startFills(t, path, size)
+		w, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(uint64(round), 7))
+		written := map[int64][]byte{}
+		for i := range 8 {
+			if i == 4 {
+				if err := w.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				done()
+				done = startFills(t, path, size)
+			}
+			off := int64(r.IntN(size/4096)) * 4096
+			page := bytes.Repeat([]byte{byte(round*8 + i + 1)}, 4096)
+			if _, err := w.WriteAt(page, off); err != nil {
+				t.Fatal(err)
+			}
+			written[off] = page
+		}
+		done()
+		time.Sleep(20 * time.Millisecond) // fills that slipped through would land by now
+		for off, page := range written {
+			if _, err := w.ReadAt(got, off); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, page) {
+				t.Fatalf("round %d: page at %d lost this mount's write (a stale fill?)", round, off)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFillRacesTruncate: fills in flight while the file is cut by
+// truncate(2) (no writable handle open) and grown back: the cut holds
+// (size, EOF), and the regrown range reads as zeros, not as the old bytes
+// a late fill would have put back (growing it to where it was would not
+// make the kernel drop them).
+func TestFillRacesTruncate(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Replicas: 1})
+	size := 3 * fillBlock
+	path := c.Path("f")
+	want := randomBytes(10, size)
+	writeFile(t, path, want)
+	r, err := os.Open(path) // held across the rounds: its pages are never dropped by an open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for round := range 20 {
+		done := startFills(t, path, size)
+		cut := fillBlock/2 + round*fillBlock/8
+		if err := os.Truncate(path, int64(cut)); err != nil {
+			t.Fatal(err)
+		}
+		done()
+		time.Sleep(20 * time.Millisecond) // fills that slipped through would land by now
+		if err := os.Truncate(path, int64(size)); err != nil {
+			t.Fatal(err)
+		}
+		regrown := append(append([]byte(nil), want[:cut]...), make([]byte, size-cut)...)
+		checkContent(t, r, regrown, "after cutting and growing it back")
+		writeFile(t, path, want)
+	}
+}
+
+// TestFillAndOtherMountsUpdate: a mount whose readers keep filling the
+// page cache with the old content sees another mount's new content in
+// full at its next open (close-to-open), whatever fills were in flight.
+func TestFillAndOtherMountsUpdate(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Replicas: 1})
+	_, second := c.AddMount(t)
+	size := 3 * fillBlock
+	path, other := c.Path("f"), filepath.Join(second, "f")
+	writeFile(t, other, randomBytes(20, size))
+	for round := range 4 {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var reads atomic.Int64
+		for range 3 {
+			wg.Add(1)
+			randomReader(t, path, size, stop, &wg, &reads)
+		}
+		for reads.Load() < 20 {
+			time.Sleep(time.Millisecond)
+		}
+		want := randomBytes(uint64(21+round), size)
+		writeFile(t, other, want) // flushed and committed at close
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the readers fill more
+		checkContent(t, f, want, "after the other mount's update")
+		f.Close()
+		close(stop)
+		wg.Wait()
+	}
+}
