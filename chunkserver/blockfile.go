@@ -37,23 +37,22 @@ const sampleSize = 64 << 10
 // shrinks reports whether compressing n bytes into m saves an eighth.
 func shrinks(n, m int) bool { return m > 0 && m <= n-n/8 }
 
-// encodeBlockFile returns what to write to disk for block data, and
-// whether it is compressed.
-func encodeBlockFile(data []byte) (file []byte, compressed bool) {
+// encodeBlockFile returns what to write to disk for block data.
+func encodeBlockFile(data []byte) []byte {
 	sample := data[:min(len(data), sampleSize)]
 	if est := s2.EstimateBlockSize(sample); shrinks(len(sample), est) {
-		file = make([]byte, blockHeader+s2.MaxEncodedLen(len(data)))
+		file := make([]byte, blockHeader+s2.MaxEncodedLen(len(data)))
 		enc := s2.Encode(file[blockHeader:], data)
 		if shrinks(len(data), blockHeader+len(enc)) {
-			return withHeader(file[:blockHeader+len(enc)], formatS2), true
+			return withHeader(file[:blockHeader+len(enc)], formatS2)
 		}
 	}
 	if bytes.HasPrefix(data, blockMagic[:]) {
-		file = make([]byte, blockHeader+len(data))
+		file := make([]byte, blockHeader+len(data))
 		copy(file[blockHeader:], data)
-		return withHeader(file, formatRaw), false
+		return withHeader(file, formatRaw)
 	}
-	return data, false
+	return data
 }
 
 // withHeader writes the header for format into file's first bytes.

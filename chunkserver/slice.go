@@ -128,22 +128,6 @@ func (s *diskStore) getRange(id block.ID, off, n uint64) ([]byte, error) {
 	return block.ExtractSlice(groups, e.outboard, off, n)
 }
 
-// readUnverified reads block id whole; the caller verifies it.
-func (s *diskStore) readUnverified(id block.ID) ([]byte, error) {
-	data, err := readBlockFile(s.path(id))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, wire.Errorf(wire.CodeNotFound, "block %s", id.Short())
-	}
-	var undecodable *undecodableError
-	if errors.As(err, &undecodable) {
-		return nil, wire.Errorf(wire.CodeCorrupt, "block %s in %s: %v", id.Short(), s.dir, err)
-	}
-	if err != nil {
-		return nil, ioErr("read block "+id.Short(), err)
-	}
-	return data, nil
-}
-
 func rangeErr(id block.ID, off, n, size uint64) error {
 	return wire.Errorf(wire.CodeInvalid, "range [%d, %d) outside block %s of %d bytes", off, off+n, id.Short(), size)
 }
