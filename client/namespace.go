@@ -86,7 +86,7 @@ func (c *Client) Make(ctx context.Context, req *wire.MakeReq) (wire.Attr, error)
 }
 
 // MakeInDir is Make that also returns the parent's attributes as they
-// were just after the change (Ino 0 if the metaserver could not read them).
+// were just after the change.
 func (c *Client) MakeInDir(ctx context.Context, req *wire.MakeReq) (attr, parent wire.Attr, err error) {
 	resp, err := c.change(ctx, wire.MMake, req, req.Parent, req.Name)
 	if err == nil && resp.Attr.Mode&syscall.S_IFMT == syscall.S_IFDIR {

@@ -23,14 +23,9 @@ func (f *FS) file(fh uint64) *fileHandle {
 }
 
 func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
-	epoch := f.dirs.begin(in.NodeId)
-	a, parent, err := f.c.MakeInDir(ctx(), &wire.MakeReq{
+	a, err := f.makeIn(&wire.MakeReq{
 		Parent: in.NodeId, Name: name, Mode: syscall.S_IFREG | in.Mode&0o7777, Uid: in.Uid, Gid: in.Gid, Umask: in.Umask,
 	})
-	f.dirs.end(in.NodeId, epoch, parent, f.timeout)
-	if err == nil {
-		f.madeHere(a.Ino)
-	}
 	if err != nil && in.Flags&syscall.O_EXCL == 0 && isExist(err) {
 		// Another mount created it since the kernel looked: open that one.
 		if a, err = f.c.Lookup(ctx(), in.NodeId, name); err == nil && in.Flags&syscall.O_TRUNC != 0 {
@@ -57,9 +52,7 @@ func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.St
 	// writer). ESTALE makes it look the name up again, and then create
 	// or not find it, as it should.
 	if err := f.c.Linked(ctx(), in.NodeId, known, wasOpen); errors.Is(err, wire.ErrNotFound) {
-		if h.writer {
-			h.f.DropWriter()
-		}
+		h.dropWriter()
 		h.f.Release(ctx())
 		return fuse.Status(syscall.ESTALE)
 	}
@@ -131,9 +124,7 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if err := h.f.Flush(ctx()); err != nil {
 		f.log.Error("flush at release failed", "err", err)
 	}
-	if h.writer {
-		h.f.DropWriter()
-	}
+	h.dropWriter()
 	if err := h.f.Release(ctx()); err != nil {
 		f.log.Error("release", "err", err)
 	}
@@ -147,5 +138,12 @@ func (h *fileHandle) addWriter() {
 	if h.flags&syscall.O_ACCMODE != syscall.O_RDONLY || h.flags&syscall.O_TRUNC != 0 {
 		h.writer = true
 		h.f.AddWriter()
+	}
+}
+
+// dropWriter undoes addWriter when the handle goes.
+func (h *fileHandle) dropWriter() {
+	if h.writer {
+		h.f.DropWriter()
 	}
 }

@@ -200,15 +200,22 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 // arrives without the caller's umask applied: the metaserver applies it
 // unless the parent's default ACL decides the mode instead.
 func (f *FS) make(op string, h *fuse.InHeader, name string, mode, umask, rdev uint32, target string, out *fuse.EntryOut) fuse.Status {
-	epoch := f.dirs.begin(h.NodeId)
-	a, parent, err := f.c.MakeInDir(ctx(), &wire.MakeReq{
+	a, err := f.makeIn(&wire.MakeReq{
 		Parent: h.NodeId, Name: name, Mode: mode, Uid: h.Uid, Gid: h.Gid, Rdev: rdev, Target: target, Umask: umask,
 	})
-	f.dirs.end(h.NodeId, epoch, parent, f.timeout)
+	return f.entry(op, a, err, out)
+}
+
+// makeIn creates the inode req asks for (make, Create), keeping the
+// parent's new attributes for the kernel's next GETATTR of it.
+func (f *FS) makeIn(req *wire.MakeReq) (wire.Attr, error) {
+	epoch := f.dirs.begin(req.Parent)
+	a, parent, err := f.c.MakeInDir(ctx(), req)
+	f.dirs.end(req.Parent, epoch, parent, f.timeout)
 	if err == nil {
 		f.madeHere(a.Ino)
 	}
-	return f.entry(op, a, err, out)
+	return a, err
 }
 
 func (f *FS) Mknod(_ <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
