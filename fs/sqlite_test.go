@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,28 @@ func sqlite3(t *testing.T, db, script string) (string, error) {
 	return out.String(), nil
 }
 
+// sqlite3All runs scripts[i] on dbs[i], all at once, and fails the test
+// if any of them fails.
+func sqlite3All(t *testing.T, dbs, scripts []string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(scripts))
+	for i := range scripts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := sqlite3(t, dbs[i], scripts[i]); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
 // TestSQLiteConcurrentWriters: several sqlite3 processes write one
 // database at once, in WAL and in rollback-journal mode; the database
 // passes integrity_check, holds every committed row, and still does
@@ -56,8 +79,7 @@ CREATE TABLE counter(v INT); INSERT INTO counter VALUES(0);
 			t.Fatalf("journal_mode answer %q, want %s", out, mode)
 		}
 		start := time.Now()
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
+		scripts := make([]string, writers)
 		for w := range writers {
 			var script strings.Builder
 			script.WriteString(".timeout 60000\n")
@@ -67,19 +89,9 @@ CREATE TABLE counter(v INT); INSERT INTO counter VALUES(0);
 					script.WriteString("SELECT count(*) FROM rows;\n") // readers among the writers
 				}
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, err := sqlite3(t, db, script.String()); err != nil {
-					errs <- err
-				}
-			}()
+			scripts[w] = script.String()
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+		sqlite3All(t, slices.Repeat([]string{db}, writers), scripts)
 		t.Logf("%s: %d writers × %d transactions in %v", mode, writers, txns, time.Since(start))
 		check := func(when string) {
 			t.Helper()
@@ -129,31 +141,20 @@ func TestSQLiteTwoMounts(t *testing.T) {
 	if _, err := sqlite3(t, c.Path("shared.db"), "PRAGMA journal_mode=delete;\nCREATE TABLE rows(id INTEGER PRIMARY KEY, writer INT, n INT, payload BLOB);\n"); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*perMount)
+	dbs, scripts := make([]string, 2*perMount), make([]string, 2*perMount)
 	for w := range 2 * perMount {
-		db := c.Path("shared.db")
+		dbs[w] = c.Path("shared.db")
 		if w%2 == 1 {
-			db = filepath.Join(mnt2, "shared.db")
+			dbs[w] = filepath.Join(mnt2, "shared.db")
 		}
 		var script strings.Builder
 		script.WriteString(".timeout 60000\n")
 		for i := range txns {
 			fmt.Fprintf(&script, "BEGIN IMMEDIATE; INSERT INTO rows(writer, n, payload) VALUES(%d, %d, randomblob(%d)); COMMIT;\n", w, i, 200+(w*31+i*57)%5000)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := sqlite3(t, db, script.String()); err != nil {
-				errs <- err
-			}
-		}()
+		scripts[w] = script.String()
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	sqlite3All(t, dbs, scripts)
 	want := fmt.Sprintf("ok\n%d|%d\n", 2*perMount*txns, 2*perMount*txns)
 	for _, db := range []string{c.Path("shared.db"), filepath.Join(mnt2, "shared.db")} {
 		out, err := sqlite3(t, db, "PRAGMA integrity_check;\nSELECT count(*), count(DISTINCT writer*1000+n) FROM rows;\n")
