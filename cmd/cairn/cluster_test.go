@@ -466,8 +466,7 @@ func TestProcessClusterSurvivesKill9(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256(data)
-		want[name] = hex.EncodeToString(sum[:])
+		want[name] = sumHex(data)
 	}
 	write("big-20MiB", pattern(1, 20<<20+3))
 	write("exactly-8MiB", pattern(2, 8<<20))
@@ -490,15 +489,13 @@ func TestProcessClusterSurvivesKill9(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(append(pattern(5, 1<<20), tail...))
-	want["appended"] = hex.EncodeToString(sum[:])
+	want["appended"] = sumHex(append(pattern(5, 1<<20), tail...))
 	local := filepath.Join(tmp, "local-12MiB")
 	if err := os.WriteFile(local, pattern(7, 12<<20+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tool(t, tmp, 60*time.Second, "cp", local, filepath.Join(c.mnt, "copied-by-cp"))
-	sum = sha256.Sum256(pattern(7, 12<<20+1))
-	want["copied-by-cp"] = hex.EncodeToString(sum[:])
+	want["copied-by-cp"] = sumHex(pattern(7, 12<<20+1))
 	checkSums(t, c.mnt, want, "before the kill")
 
 	// Kill everything at once, the mount too.
@@ -539,6 +536,24 @@ func TestProcessClusterSurvivesKill9(t *testing.T) {
 			t.Errorf("%s: exit status %d after SIGTERM, want 0; stderr:\n%s", p.name, code, p.stderr.String())
 		}
 	}
+}
+
+// sumHex is the sha256 of data as checkSums compares it.
+func sumHex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// writeTimed writes data to name under mnt, notes its sum in want, and
+// returns how long the write (with its close) took.
+func writeTimed(t *testing.T, mnt, name string, data []byte, want map[string]string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
+		t.Fatalf("write %s: %v", name, err)
+	}
+	want[name] = sumHex(data)
+	return time.Since(start)
 }
 
 func checkSums(t *testing.T, root string, want map[string]string, when string) {

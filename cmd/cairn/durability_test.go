@@ -6,8 +6,6 @@ package main
 // status and /metrics show the work.
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -98,14 +96,8 @@ func TestProcessClusterChunkserverKill9(t *testing.T) {
 	var total int
 	write := func(name string, data []byte) time.Duration {
 		t.Helper()
-		start := time.Now()
-		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
-			t.Fatalf("write %s: %v", name, err)
-		}
-		sum := sha256.Sum256(data)
-		want[name] = hex.EncodeToString(sum[:])
 		total += len(data)
-		return time.Since(start)
+		return writeTimed(t, mnt, name, data, want)
 	}
 	for i := range 6 {
 		write(fmt.Sprintf("before-%d", i), pattern(uint64(i+1), 3<<20+i*77777))

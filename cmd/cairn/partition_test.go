@@ -6,8 +6,6 @@ package main
 // nothing acknowledged is lost and fsck finds every copy.
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -144,13 +142,7 @@ func TestProcessClusterChunkserverPartition(t *testing.T) {
 	want := map[string]string{}
 	write := func(name string, data []byte) time.Duration {
 		t.Helper()
-		start := time.Now()
-		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
-			t.Fatalf("write %s: %v", name, err)
-		}
-		sum := sha256.Sum256(data)
-		want[name] = hex.EncodeToString(sum[:])
-		return time.Since(start)
+		return writeTimed(t, mnt, name, data, want)
 	}
 	for i := range 6 {
 		write(fmt.Sprintf("before-%d", i), pattern(uint64(i+1), 3<<20+i*77777))
@@ -218,8 +210,7 @@ func TestProcessClusterChunkserverPartition(t *testing.T) {
 	if !strings.Contains(mount2.stderr.String(), "metaserver unreachable; retrying") {
 		t.Errorf("the mount through the proxy never retried a metaserver call; the test did not lose a connection:\n%s", mount2.stderr.String())
 	}
-	sum := sha256.Sum256(pattern(200, 3<<20))
-	want["made-while-answers-lost/f"] = hex.EncodeToString(sum[:])
+	want["made-while-answers-lost/f"] = sumHex(pattern(200, 3<<20))
 	checkSums(t, mnt, want, "on the first mount, after the second mount lost answers")
 	stopUp(t, mount2, mnt2, syscall.SIGTERM)
 	stopUp(t, mount, mnt, syscall.SIGTERM)
