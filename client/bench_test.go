@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -91,4 +92,26 @@ func cpuTime() time.Duration {
 // a shared machine it drifts far less than MB/s does.
 func reportCPU(b *testing.B, start time.Duration, bytes int64) {
 	b.ReportMetric((cpuTime()-start).Seconds()/(float64(bytes)/(1<<30)), "cpu-s/GiB")
+}
+
+// BenchmarkCreateRemove measures the metadata path without FUSE: one
+// create and one remove per iteration, each a round trip to the
+// metaserver.
+func BenchmarkCreateRemove(b *testing.B) {
+	c := testcluster.Start(b, testcluster.Options{NoMount: true, Replicas: 1})
+	ctx := context.Background()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("f%d", i)
+		if _, err := c.Client.Make(ctx, &wire.MakeReq{Parent: 1, Name: name, Mode: 0o100644}); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Client.Remove(ctx, 1, name, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(2*b.N), "µs/call")
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(2*b.N), "cpu-µs/call")
 }
