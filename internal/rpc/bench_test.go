@@ -63,12 +63,54 @@ func BenchmarkBulkPut(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric((cpuTime()-cpu).Seconds()/(float64(b.N)*float64(len(data))/(1<<30)), "cpu-s/GiB")
 	cl.mu.Lock()
-	for _, conn := range cl.mu.conns {
-		st := conn.ConnectionStats()
+	for _, p := range cl.mu.peers {
+		st := p.conn.ConnectionStats()
 		b.Logf("client sent %d packets (%d lost), received %d (acks): %.1f data packets per ack; cwnd %d KiB, srtt %v",
 			st.PacketsSent, st.PacketsLost, st.PacketsReceived, float64(st.PacketsSent)/float64(max(st.PacketsReceived, 1)), st.CongestionWindow>>10, st.SmoothedRTT)
 	}
 	cl.mu.Unlock()
+}
+
+// BenchmarkSmallCall makes one small call after another, as the
+// metadata path does, and reports the packets each costs both ways.
+func BenchmarkSmallCall(b *testing.B) {
+	ca, _, err := pki.LoadOrCreate(filepath.Join(b.TempDir(), "ca.pem"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conf, err := ca.TLSConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := Mux{}
+	On(mux, wire.MGetAttr, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		return &wire.AttrResp{Attr: wire.Attr{Ino: r.Ino}}, nil
+	})
+	srv, err := Listen("127.0.0.1:0", conf, mux, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	cl := NewClient(conf)
+	defer cl.Close()
+	ctx := context.Background()
+	call := func(i int) {
+		if err := cl.Call(ctx, srv.Addr(), wire.MGetAttr, &wire.InoReq{Ino: uint64(i)}, &wire.AttrResp{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	call(0) // connect
+	p := cl.mu.peers[srv.Addr()]
+	before := p.conn.ConnectionStats()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		call(i)
+	}
+	b.StopTimer()
+	after := p.conn.ConnectionStats()
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/call")
+	b.ReportMetric(float64(after.PacketsSent+after.PacketsReceived-before.PacketsSent-before.PacketsReceived)/float64(b.N), "packets/call")
 }
 
 // cpuTime is the CPU time (user and system) this process has used, on

@@ -1,6 +1,8 @@
 // Package rpc carries wire messages over QUIC: one connection per peer,
-// one stream per call. A call writes a request frame and closes its side
-// of the stream; the server answers with one response frame.
+// one call at a time per stream. A call writes a request frame on an idle
+// stream (or a new one); the server answers with one response frame and
+// waits for the stream's next request. A client ends a stream by closing
+// its side.
 //
 //	request:  method uint16 | length uint32 | body
 //	response: status uint8  | length uint32 | body (a wire.ErrorMessage if status is 1)

@@ -134,7 +134,7 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Error(err)
 	}
 	cl.mu.Lock()
-	n := len(cl.mu.conns)
+	n := len(cl.mu.peers)
 	cl.mu.Unlock()
 	if n != 1 {
 		t.Errorf("client holds %d connections to one address, want 1", n)
@@ -472,5 +472,69 @@ func TestIsConnError(t *testing.T) {
 	}
 	if !IsConnError(io.EOF) {
 		t.Error("EOF is not a connection error")
+	}
+}
+
+// TestCallsShareAStream: calls one after another reuse one stream, so a
+// call costs one packet each way (a stream per call costs twice that).
+func TestCallsShareAStream(t *testing.T) {
+	f := startServer(t)
+	cl := newClient(t, tlsConf(t, f.ca))
+	ctx := testCtx(t)
+	call := func(ino uint64) {
+		var resp wire.AttrResp
+		if err := cl.Call(ctx, f.srv.Addr(), wire.MGetAttr, &wire.InoReq{Ino: ino}, &resp); err != nil || resp.Attr.Ino != ino {
+			t.Fatalf("call %d: %+v, %v", ino, resp.Attr, err)
+		}
+	}
+	call(1)
+	p := cl.mu.peers[f.srv.Addr()]
+	before := p.conn.ConnectionStats()
+	const n = 200
+	for i := range n {
+		call(uint64(i + 2))
+	}
+	after := p.conn.ConnectionStats()
+	packets := float64(after.PacketsSent+after.PacketsReceived-before.PacketsSent-before.PacketsReceived) / n
+	if packets > 2.5 {
+		t.Errorf("%.2f packets per call, want about 2", packets)
+	}
+	if len(p.idle) != 1 {
+		t.Errorf("%d idle streams after calls made one at a time, want 1", len(p.idle))
+	}
+}
+
+// TestAbandonedCallLeavesNoAnswerBehind: a call given up while the
+// server is still working must not leave its late answer on a stream
+// that a later call reads.
+func TestAbandonedCallLeavesNoAnswerBehind(t *testing.T) {
+	ca := newCA(t)
+	mux := Mux{}
+	On(mux, wire.MGetAttr, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
+		if r.Ino == 1 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		return &wire.AttrResp{Attr: wire.Attr{Ino: r.Ino}}, nil
+	})
+	srv, err := Listen("127.0.0.1:0", tlsConf(t, ca), mux, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cl := newClient(t, tlsConf(t, ca))
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := cl.Call(short, srv.Addr(), wire.MGetAttr, &wire.InoReq{Ino: 1}, &wire.AttrResp{}); err == nil {
+		t.Fatal("a call past its deadline succeeded")
+	}
+	for ino := uint64(2); ino < 6; ino++ {
+		var resp wire.AttrResp
+		if err := cl.Call(testCtx(t), srv.Addr(), wire.MGetAttr, &wire.InoReq{Ino: ino}, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.Attr.Ino != ino {
+			t.Fatalf("call for inode %d got the answer for inode %d", ino, resp.Attr.Ino)
+		}
+		time.Sleep(60 * time.Millisecond) // past the abandoned call's answer
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -98,10 +99,23 @@ func (s *Server) serveConn(conn *quic.Conn) {
 	}
 }
 
+// serveStream answers the calls a client makes on st, one after another,
+// until the client ends the stream.
 func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream) {
 	defer s.wg.Done()
 	defer st.Close()
+	for s.serveCall(conn, st) {
+	}
+}
+
+// serveCall reads one request from st and answers it. It reports whether
+// st is at the next frame's start, ready for another call.
+func (s *Server) serveCall(conn *quic.Conn, st *quic.Stream) bool {
 	kind, n, err := readHead(st, 6)
+	var reset *quic.StreamError
+	if err == io.EOF || errors.As(err, &reset) || conn.Context().Err() != nil {
+		return false // the client is done with the stream or gave up a call on it, or the connection closed
+	}
 	var body []byte
 	if b := s.budget.Load(); err == nil && b != nil {
 		var held int64
@@ -115,20 +129,21 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream) {
 	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) {
-			s.reply(st, nil, we)
+			s.reply(st, nil, we) // CodeMalformed: the client drops the stream
 		}
 		st.CancelRead(1)
 		s.log.Warn("bad request frame", "peer", conn.RemoteAddr(), "err", err)
-		return
+		return false
 	}
 	m := wire.Method(binary.BigEndian.Uint16(kind))
 	h := s.mux[m]
 	if h == nil {
 		s.reply(st, nil, wire.Errorf(wire.CodeUnknown, "method %d", m))
-		return
+		return true
 	}
 	resp, err := h(st.Context(), body)
 	s.reply(st, resp, err)
+	return true
 }
 
 func (s *Server) reply(st *quic.Stream, resp wire.Message, err error) {

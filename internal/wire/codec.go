@@ -18,10 +18,11 @@ import (
 
 // Version is the protocol version; it is part of the ALPN name so that
 // peers speaking different versions refuse each other at the handshake.
-const Version = 1
+// Version 2: a stream carries one call after another, not one call.
+const Version = 2
 
 // ALPN is the TLS application protocol every cairn peer speaks.
-const ALPN = "cairn/1"
+const ALPN = "cairn/2"
 
 // MaxMessage bounds a single request or response: one full block plus
 // room for the message around it.
