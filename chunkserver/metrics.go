@@ -46,5 +46,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) Metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{s})
+	reg.MustRegister(s.rpc.Collectors()...)
 	return reg
 }

@@ -16,6 +16,9 @@ import (
 
 	"github.com/cairn-fs/cairn/internal/pki"
 	"github.com/cairn-fs/cairn/internal/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/quic-go/quic-go"
 )
 
@@ -536,5 +539,24 @@ func TestAbandonedCallLeavesNoAnswerBehind(t *testing.T) {
 			t.Fatalf("call for inode %d got the answer for inode %d", ino, resp.Attr.Ino)
 		}
 		time.Sleep(60 * time.Millisecond) // past the abandoned call's answer
+	}
+}
+
+// TestCallMetrics: the server counts its calls by method and result and
+// times each.
+func TestCallMetrics(t *testing.T) {
+	f := startServer(t)
+	cl := newClient(t, tlsConf(t, f.ca))
+	for _, ino := range []uint64{1, 2, 404, 3} {
+		cl.Call(testCtx(t), f.srv.Addr(), wire.MGetAttr, &wire.InoReq{Ino: ino}, &wire.AttrResp{})
+	}
+	m := f.srv.metrics
+	if ok, failed := testutil.ToFloat64(m.calls.WithLabelValues("MGetAttr", "ok")), testutil.ToFloat64(m.calls.WithLabelValues("MGetAttr", "error")); ok != 3 || failed != 1 {
+		t.Errorf("MGetAttr calls: %v ok, %v error; want 3 and 1", ok, failed)
+	}
+	var timed dto.Metric
+	m.seconds.WithLabelValues("MGetAttr").(prometheus.Histogram).Write(&timed)
+	if n := timed.GetHistogram().GetSampleCount(); n != 4 {
+		t.Errorf("%d MGetAttr calls timed, want 4", n)
 	}
 }

@@ -36,24 +36,28 @@ func On[Req any, P interface {
 
 // Server answers calls on one UDP address.
 type Server struct {
-	ln     *quic.Listener
-	mux    Mux
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	budget atomic.Pointer[byteBudget] // request bytes held at once; nil: no limit (budget.go)
+	ln      *quic.Listener
+	mux     Mux
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	budget  atomic.Pointer[byteBudget] // request bytes held at once; nil: no limit (budget.go)
+	metrics *callMetrics
 }
 
-// Listen binds addr and starts serving mux in the background.
+// Listen binds addr and starts serving mux in the background. It wraps
+// mux's handlers, in place, to count and time their calls.
 func Listen(addr string, tlsConf *tls.Config, mux Mux, log *slog.Logger) (*Server, error) {
 	CheckUDPBuffers(log)
+	metrics := newCallMetrics()
+	metrics.instrument(mux)
 	ln, err := quic.ListenAddr(addr, tlsConf, quicConfig())
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{ln: ln, mux: mux, log: log, ctx: ctx, cancel: cancel}
+	s := &Server{ln: ln, mux: mux, log: log, ctx: ctx, cancel: cancel, metrics: metrics}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil

@@ -1,5 +1,7 @@
 package wire
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Method
+
 // Method names a request. The request and response types of each method
 // are listed beside it.
 type Method uint16
