@@ -68,6 +68,7 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	start := int(in.Offset)
 	if start == 0 { // a fresh listing or rewinddir: start over
 		d.listing.reset()
+		defer f.setAttr.changing()() // the atime may move
 		epoch := f.dirs.begin(d.ino)
 		defer f.listed(d, epoch)
 	}
