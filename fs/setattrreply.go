@@ -48,6 +48,8 @@ func (r *setAttrReply) end(at uint64, a wire.Attr, ttl time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if a.Ino == 0 || r.changes.Load() != at {
+		// Not kept, so this SETATTR's end counts as a change: a SETATTR
+		// that overlapped it must not be kept either.
 		r.changes.Add(1)
 		r.mu.expires = time.Time{}
 		return
