@@ -56,6 +56,7 @@ type Client struct {
 
 	suspects suspects // chunkservers that recently failed to connect
 	names    dirNames // every name of directories this mount made (dirnames.go)
+	calls    callCounts
 
 	// prefetches bounds the blocks read ahead at once by the whole
 	// mount (2 × Readahead), so that many sequential readers do not
@@ -140,6 +141,7 @@ func (c *Client) Close() {
 // meta calls the metaserver, retrying while it is unreachable for up to
 // cfg.Timeout (a metaserver restart), then failing with ErrUnavailable.
 func (c *Client) meta(ctx context.Context, m wire.Method, req, resp wire.Message) error {
+	c.calls.add(m)
 	m, req = onceWrap(m, req) // so that a retry is answered, not executed again
 	deadline := time.Now().Add(c.cfg.Timeout)
 	wait := 50 * time.Millisecond

@@ -68,7 +68,9 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	start := int(in.Offset)
 	if start == 0 { // a fresh listing or rewinddir: start over
 		d.listing.reset()
-		defer f.dropAttrsAfterAccess(d.ino)
+		defer f.setAttr.changing()() // the atime may move
+		epoch := f.dirs.begin(d.ino)
+		defer f.listed(d, epoch)
 	}
 	if start > 2 {
 		// A seekdir back past what the listing keeps may have to go on
@@ -102,6 +104,15 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 			f.fillEntry(&e.Attr, eo)
 		}
 	}
+}
+
+// listed ends a listing from the start (begun at epoch in f.dirs). The
+// listing may have moved the directory's atime, so the kernel forgets
+// its attributes (it forgets the atime after any listing anyway) and its
+// next GETATTR is answered with the ones the listing brought back.
+func (f *FS) listed(d *dirHandle, epoch uint64) {
+	f.dirs.end(d.ino, epoch, d.listing.dir, f.timeout)
+	f.dropAttrsAfterAccess(d.ino)
 }
 
 func (f *FS) ReadDir(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {

@@ -9,10 +9,11 @@ import (
 
 // dirAttrs keeps the attributes of directories as the metaserver
 // returned them with this mount's own changes in them (create, link,
-// unlink, rename). The kernel drops a directory's cached attributes
-// after every such change and asks for them again before its next
-// permission check in the directory, so without this each change would
-// cost a second round trip.
+// unlink, rename) or after a listing (which may move the atime). The
+// kernel drops a directory's cached attributes after every such change
+// (and its atime after every listing) and asks for them again before its
+// next permission check or stat, so without this each would cost a
+// second round trip.
 //
 // An entry answers one GETATTR and only within the attribute timeout
 // from when it arrived, the staleness the kernel itself accepts for any

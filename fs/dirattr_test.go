@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairn-fs/cairn/internal/testcluster"
+	"github.com/cairn-fs/cairn/internal/wire"
 )
 
 // TestDirAttrsFromOwnChanges: after this mount's own creates, links,
@@ -91,5 +92,51 @@ func TestDirAttrsExpire(t *testing.T) {
 	}
 	if st.Mode().Perm() != 0o700 {
 		t.Fatalf("mode of %s is %v after the attribute timeout, want 0700 set by the other mount", d, st.Mode().Perm())
+	}
+}
+
+// TestListingBringsDirAttrs: a listing brings the directory's attributes
+// back with it, with the atime it may have moved (relatime), so the stat
+// that follows (the kernel forgets the atime after every listing) shows
+// them without asking the metaserver.
+func TestListingBringsDirAttrs(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	d := c.Path("d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(d, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stat := func() syscall.Stat_t {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	list := func() {
+		t.Helper()
+		if _, err := os.ReadDir(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := stat()
+	getattrs := c.Client.MetaCalls(wire.MGetAttr)
+	time.Sleep(10 * time.Millisecond)
+	list()
+	after := stat()
+	if after.Atim == before.Atim {
+		t.Fatalf("atime of %s did not move with the first listing after its changes", d)
+	}
+	list()
+	if again := stat(); again.Atim != after.Atim {
+		t.Fatalf("atime of %s moved with a second listing: relatime", d)
+	}
+	if n := c.Client.MetaCalls(wire.MGetAttr) - getattrs; n != 0 {
+		t.Fatalf("listing and stat of %s twice asked the metaserver for its attributes %d times, want 0", d, n)
 	}
 }

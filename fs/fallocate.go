@@ -21,6 +21,7 @@ func (f *FS) Fallocate(_ <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
 	if h == nil {
 		return fuse.EBADF
 	}
+	defer f.setAttr.changing()()
 	_, err := h.f.Fallocate(ctx(), in.Mode, in.Offset, in.Length)
 	return f.toStatus("fallocate", err)
 }

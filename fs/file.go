@@ -23,6 +23,7 @@ func (f *FS) file(fh uint64) *fileHandle {
 }
 
 func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	defer f.setAttr.changing()()
 	a, err := f.makeIn(&wire.MakeReq{
 		Parent: in.NodeId, Name: name, Mode: syscall.S_IFREG | in.Mode&0o7777, Uid: in.Uid, Gid: in.Gid, Umask: in.Umask,
 	})
@@ -65,6 +66,7 @@ func (f *FS) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResu
 	if h == nil {
 		return nil, fuse.EBADF
 	}
+	defer f.setAttr.changing()() // the atime may move
 	n, err := h.f.Read(ctx(), in.Offset, buf[:in.Size])
 	if err != nil {
 		return nil, f.toStatus("read", err)
@@ -80,6 +82,7 @@ func (f *FS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fu
 	if h == nil {
 		return 0, fuse.EBADF
 	}
+	defer f.setAttr.changing()()
 	h.f.Write(in.Offset, data)
 	return uint32(len(data)), fuse.OK
 }
@@ -100,6 +103,7 @@ func (f *FS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 }
 
 func (f *FS) sync(op string, fh uint64) fuse.Status {
+	defer f.setAttr.changing()()
 	h := f.file(fh)
 	if h == nil {
 		return fuse.EBADF
@@ -115,6 +119,7 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if h == nil {
 		return
 	}
+	defer f.setAttr.changing()()
 	flockOwner := uint64(0)
 	if in.ReleaseFlags&releaseFlockUnlock != 0 {
 		flockOwner = in.LockOwner

@@ -39,6 +39,7 @@ type FS struct {
 	server  *fuse.Server  // set by Init; for cache invalidations
 	pages   pageCache     // when an open may keep the kernel's page cache (cache.go)
 	dirs    dirAttrs      // directories' attributes from this mount's own changes (dirattr.go)
+	setAttr setAttrReply  // the last SETATTR's answer, for the GETATTR before a chown (setattrreply.go)
 
 	mu struct {
 		sync.Mutex
@@ -147,6 +148,9 @@ func (f *FS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) f
 	if a, ok := f.dirs.take(in.NodeId); ok {
 		return f.attr("getattr", a, nil, out)
 	}
+	if a, ok := f.setAttr.take(in.NodeId); ok {
+		return f.attr("getattr", a, nil, out)
+	}
 	a, err := f.c.GetAttr(ctx(), in.NodeId)
 	return f.attr("getattr", a, err, out)
 }
@@ -185,11 +189,16 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 		req.Mtime = nanos(t)
 	}
 	f.dirs.forget(in.NodeId)
+	at := f.setAttr.begin()
 	a, err := f.c.SetAttr(ctx(), req)
 	f.dirs.forget(in.NodeId)
 	if err == nil {
 		a, err = f.dropSgid(in, a)
 	}
+	if err != nil {
+		a = wire.Attr{}
+	}
+	f.setAttr.end(at, a, f.timeout)
 	if req.Valid&wire.SetMode != 0 {
 		f.xattrs.forget(in.NodeId) // a chmod rewrites the access ACL
 	}
@@ -209,6 +218,7 @@ func (f *FS) make(op string, h *fuse.InHeader, name string, mode, umask, rdev ui
 // makeIn creates the inode req asks for (make, Create), keeping the
 // parent's new attributes for the kernel's next GETATTR of it.
 func (f *FS) makeIn(req *wire.MakeReq) (wire.Attr, error) {
+	defer f.setAttr.changing()()
 	epoch := f.dirs.begin(req.Parent)
 	a, parent, err := f.c.MakeInDir(ctx(), req)
 	f.dirs.end(req.Parent, epoch, parent, f.timeout)
@@ -236,6 +246,7 @@ func (f *FS) Readlink(_ <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.Status)
 }
 
 func (f *FS) Link(_ <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.EntryOut) fuse.Status {
+	defer f.setAttr.changing()()
 	epoch := f.dirs.begin(in.NodeId)
 	a, parent, err := f.c.LinkInDir(ctx(), in.Oldnodeid, in.NodeId, name)
 	f.dirs.end(in.NodeId, epoch, parent, f.timeout)
@@ -251,6 +262,7 @@ func (f *FS) Rmdir(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status
 }
 
 func (f *FS) remove(dir uint64, name string, isDir bool) error {
+	defer f.setAttr.changing()()
 	epoch := f.dirs.begin(dir)
 	parent, err := f.c.RemoveInDir(ctx(), dir, name, isDir)
 	f.dirs.end(dir, epoch, parent, f.timeout)
@@ -262,6 +274,7 @@ func (f *FS) Rename(_ <-chan struct{}, in *fuse.RenameIn, oldName, newName strin
 	if in.Flags&^(noReplace|exchange) != 0 {
 		return fuse.EINVAL // RENAME_WHITEOUT is for overlay filesystems
 	}
+	defer f.setAttr.changing()()
 	oldEpoch := f.dirs.begin(in.NodeId)
 	newEpoch := oldEpoch
 	if in.Newdir != in.NodeId {

@@ -29,6 +29,10 @@ type listing struct {
 	next    string          // the name after which the next page starts
 	more    bool            // whether pages follow the kept part
 	marks   []pageMark      // by start, one per page fetched
+
+	// dir is the directory's attributes as the first page brought them
+	// (wire.ReadDirResp.Dir), else Ino 0.
+	dir wire.Attr
 }
 
 type pageMark struct {
@@ -105,6 +109,9 @@ func (l *listing) fetch(ctx context.Context, c lister) error {
 	}
 	l.entries = append(l.entries, page.Entries...)
 	l.more = page.More
+	if page.Dir.Ino != 0 {
+		l.dir = page.Dir
+	}
 	if n := len(page.Entries); n > 0 {
 		l.next = page.Entries[n-1].Name
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairn-fs/cairn/internal/testcluster"
+	"github.com/cairn-fs/cairn/internal/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,4 +115,45 @@ func TestTarStyleWritesKeepTheirTimes(t *testing.T) {
 	check(other)
 	c.Restart(t)
 	check(c.MountDir)
+}
+
+// TestTarStyleFileRoundTrips: the GETATTR the kernel sends before each
+// fchown (to refresh the mode whose set-id bits a chown clears) is
+// answered with what the futimens just before it returned, not by the
+// metaserver; but a GETATTR after a write that followed the futimens
+// is not, since the answer would not show the write.
+func TestTarStyleFileRoundTrips(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Chunkservers: 1, Replicas: 1})
+	getattrs := c.Client.MetaCalls(wire.MGetAttr)
+	const files = 10
+	for i := range files {
+		if err := tarStyleFile(filepath.Join(c.MountDir, fmt.Sprint(i)), []byte("data"), time.Unix(1e9, 0), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.Client.MetaCalls(wire.MGetAttr) - getattrs; n != 0 {
+		t.Fatalf("%d tar-style files cost %d GETATTR calls to the metaserver, want 0", files, n)
+	}
+
+	fd, err := unix.Open(filepath.Join(c.MountDir, "grown"), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Futimes(fd, []unix.Timeval{{Sec: 1e9}, {Sec: 1e9}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(fd, []byte(" and more")); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != int64(len("first and more")) {
+		t.Fatalf("size %d after a write that followed futimens, want %d", st.Size, len("first and more"))
+	}
 }

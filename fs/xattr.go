@@ -186,6 +186,7 @@ func (f *FS) ListXAttr(_ <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32
 }
 
 func (f *FS) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, name string, data []byte) fuse.Status {
+	defer f.setAttr.changing()()
 	flags := in.Flags & (wire.XattrCreate | wire.XattrReplace)
 	if in.SetXAttrFlags&fuse.SETXATTR_ACL_KILL_SGID != 0 {
 		flags |= wire.XattrKillSgid
@@ -201,6 +202,7 @@ func (f *FS) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, name string, data 
 }
 
 func (f *FS) RemoveXAttr(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	defer f.setAttr.changing()()
 	f.dirs.forget(h.NodeId)
 	_, err := f.c.RemoveXattr(ctx(), h.NodeId, name)
 	f.dirs.forget(h.NodeId)

@@ -9,34 +9,46 @@ import "github.com/cairn-fs/cairn/internal/wire"
 // read through an open (MAccessed) and when it lists a directory from its
 // start, so most reads cost no write at all.
 
-// touchAtime applies the relatime rule to ino. It looks in a snapshot
-// first, so an access that changes nothing writes nothing.
-func (s *store) touchAtime(ino uint64) error {
+// touchAtime applies the relatime rule to ino and returns its attributes
+// after. It looks in a snapshot first, so an access that changes nothing
+// writes nothing.
+func (s *store) touchAtime(ino uint64) (attr wire.Attr, err error) {
 	need := false
-	err := s.view(func(tx *txn) error {
+	err = s.view(func(tx *txn) error {
 		n, err := tx.getInode(ino)
 		if err == nil {
-			need = wire.NeedsAtime(&n.Attr, tx.now)
+			attr, need = n.Attr, wire.NeedsAtime(&n.Attr, tx.now)
 		}
 		return err
 	})
 	if err != nil || !need {
-		return err
+		return attr, err
 	}
-	return s.update(func(tx *txn) error {
+	err = s.update(func(tx *txn) error {
 		n, err := tx.getInode(ino)
-		if err != nil || !wire.NeedsAtime(&n.Attr, tx.now) {
+		if err != nil {
 			return err
 		}
-		n.Atime = tx.now
-		return tx.putInode(n)
+		if wire.NeedsAtime(&n.Attr, tx.now) {
+			n.Atime = tx.now
+			err = tx.putInode(n)
+		}
+		attr = n.Attr
+		return err
 	})
+	return attr, err
 }
 
-// touchAtime applies relatime for a read that succeeded: a failure to
-// record the access is logged, and does not fail the read.
-func (s *Server) touchAtime(ino uint64) {
-	if err := s.store.touchAtime(ino); err != nil && !errorsIsNotFound(err) {
-		s.cfg.Log.Warn("atime not updated", "ino", ino, "err", err)
+// touchAtime applies relatime for a read that succeeded and returns the
+// attributes after (Ino 0 if unknown): a failure to record the access is
+// logged, and does not fail the read.
+func (s *Server) touchAtime(ino uint64) wire.Attr {
+	attr, err := s.store.touchAtime(ino)
+	if err != nil {
+		if !errorsIsNotFound(err) {
+			s.cfg.Log.Warn("atime not updated", "ino", ino, "err", err)
+		}
+		return wire.Attr{}
 	}
+	return attr
 }

@@ -191,7 +191,7 @@ func (s *Server) mux() rpc.Mux {
 	rpc.On(m, wire.MReadDir, func(_ context.Context, r *wire.ReadDirReq) (wire.Message, error) {
 		resp, err := s.store.readDir(r)
 		if err == nil && r.After == "" {
-			s.touchAtime(r.Ino) // a listing from the start reads the directory
+			resp.Dir = s.touchAtime(r.Ino) // a listing from the start reads the directory
 		}
 		return &resp, err
 	})

@@ -220,9 +220,13 @@ type DirEntry struct {
 }
 
 // ReadDirResp holds a page of entries; More says whether any follow.
+// Dir is the directory's attributes after a listing from the start,
+// which may move its atime (relatime), else Ino 0: the kernel asks for
+// them after every listing, and a mount need not ask the metaserver.
 type ReadDirResp struct {
 	Entries []DirEntry
 	More    bool
+	Dir     Attr
 }
 
 func (m *ReadDirResp) Append(b []byte) []byte {
@@ -231,7 +235,7 @@ func (m *ReadDirResp) Append(b []byte) []byte {
 		b = AppendString(b, m.Entries[i].Name)
 		b = m.Entries[i].Attr.Append(b)
 	}
-	return AppendBool(b, m.More)
+	return m.Dir.Append(AppendBool(b, m.More))
 }
 
 func (m *ReadDirResp) Decode(r *Reader) {
@@ -241,6 +245,7 @@ func (m *ReadDirResp) Decode(r *Reader) {
 		m.Entries[i].Attr.Decode(r)
 	}
 	m.More = r.Bool()
+	m.Dir.Decode(r)
 }
 
 // ReadlinkResp holds a symlink's target.

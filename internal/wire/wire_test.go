@@ -269,7 +269,7 @@ func examples() []Message {
 		&LockResp{Conflict: true, Type: LockRead, Start: 10, End: 20, Pid: 99, Mtime: 1700000000000000002},
 		&FallocateReq{Ino: 5, Mode: FallocPunchHole | FallocKeepSize, Off: 4096, Len: 1 << 33},
 		&ReadDirReq{Ino: 1, After: "m", Limit: 100},
-		&ReadDirResp{Entries: []DirEntry{{Name: "a", Attr: attr}, {Name: "b", Attr: Attr{Ino: 8}}}, More: true},
+		&ReadDirResp{Entries: []DirEntry{{Name: "a", Attr: attr}, {Name: "b", Attr: Attr{Ino: 8}}}, More: true, Dir: attr},
 		&ReadlinkResp{Target: "/some/where"},
 		&CommitReq{Ino: 7, Extents: []Extent{ext, {Off: 1, Len: 1, BlockLen: 1}}, Mtime: 99},
 		&ExtentsResp{Size: 12345, Extents: []Extent{ext}},
