@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cairn-fs/cairn/internal/cluster"
@@ -40,6 +41,11 @@ type Config struct {
 	// that the garbage collector's grace period never runs out on them;
 	// 10s if zero, and at most a quarter of the metaserver's grace period.
 	KeepUploadsAfter time.Duration
+
+	// WarmFileBytes is the largest file that random reads warm whole into
+	// the kernel's page cache (fill.go); an eighth of the machine's memory
+	// if zero; negative: none.
+	WarmFileBytes int64
 }
 
 // Client talks to one cluster.
@@ -88,6 +94,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Readahead <= 0 {
 		cfg.Readahead = 16
 	}
+	if cfg.WarmFileBytes == 0 {
+		cfg.WarmFileBytes = physicalMemory() / 8
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second
 	}
@@ -113,6 +122,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.prefetches = make(chan struct{}, 2*cfg.Readahead)
 	c.session = newSessionID()
 	c.fill.warming = make(chan struct{}, maxWarming)
+	c.fill.whole = make(chan struct{}, 1)
 	c.mu.files = make(map[uint64]*File)
 	c.mu.lockOwners = make(map[uint64]map[uint64]bool)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -234,4 +244,13 @@ func (g *singleflight) do(key any, fn func() ([]byte, error)) ([]byte, error) {
 	g.mu.Unlock()
 	close(f.done)
 	return f.val, f.err
+}
+
+// physicalMemory is the machine's memory in bytes (0 if unknown).
+func physicalMemory() int64 {
+	var si syscall.Sysinfo_t
+	if syscall.Sysinfo(&si) != nil {
+		return 0
+	}
+	return int64(si.Totalram) * int64(si.Unit)
 }

@@ -40,6 +40,8 @@ type File struct {
 		seqReads int               // reads in a row that followed the one before
 		writers  int               // handles that may write: no kernel cache fills (fill.go)
 		warming  map[uint64]bool   // parts of the layout being warmed, by offset (fill.go); reset with layout
+		misses   int               // random reads that reached cairn since the layout, or the last whole warm (fill.go)
+		wholeGen uint64            // the layout generation being warmed whole, if any (fill.go)
 
 		// layoutGen counts invalidations of layout, so that a fetch that
 		// a commit overtook is not installed (dropLayoutLocked).
@@ -401,6 +403,7 @@ func (f *File) dropLayoutLocked() {
 	f.mu.layoutGen++
 	f.mu.accessed = false
 	f.mu.warming = nil
+	f.mu.misses = 0
 }
 
 // loadLayout fetches the committed layout if it is not cached. A layout
@@ -515,7 +518,7 @@ func (f *File) Read(ctx context.Context, off uint64, buf []byte) (int, error) {
 			overlay(buf, off, data, lo)
 			last = i
 			if (e.Off < lo || e.End() > hi) && len(pending) == 0 && open == nil {
-				f.warm(gen, e, lo, layout.Size)
+				f.warm(gen, layout, e, lo)
 			}
 			continue
 		}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cairn-fs/cairn/internal/wire"
@@ -38,6 +39,19 @@ import (
 // This relies on write-through FUSE writes (no writeback cache): with a
 // writeback cache, dirty pages could outlive the writers' handles.
 //
+// A file that keeps being read at random is warmed whole (warmWhole):
+// once enough random reads reached cairn, every block of the layout is
+// fetched in file order, the ones the block cache holds first, and
+// stored in the kernel's cache, under the same checks. Sequential fetches
+// are what cairn does fast, so the file is cached in seconds rather than
+// a MiB per miss. Only files up to Config.WarmFileBytes are (an eighth of
+// the machine's memory by default), one file at a time per mount, with
+// wholeFetches blocks in flight: cairn's own memory grows by at most
+// those, and the kernel's page cache by the file, which it may evict. If
+// it does (memory pressure, or fadvise(DONTNEED), which fio issues at
+// the end of each pass over the file), the random reads reach cairn again
+// and, once enough have, warm the whole file again.
+//
 // Another mount's commit does not stop fills: like this mount's own reads
 // until the next open, they carry the layout this open fetched; the next
 // open bumps the generation and waits for them before the kernel decides
@@ -62,10 +76,15 @@ const pageSize = 4096
 // 2,000; over 30 s warming wins there too, 32k against 1.4k.)
 const maxWarming = 4
 
+// wholeFetches is how many blocks a file warmed whole has on their way
+// at once.
+const wholeFetches = 2
+
 // fillState is the client's side of background block fetches.
 type fillState struct {
 	filler  atomic.Pointer[PageFiller]
-	warming chan struct{} // semaphore: one token per background fetch
+	warming chan struct{} // semaphore: one token per background fetch of a part
+	whole   chan struct{} // semaphore: the one file being warmed whole
 }
 
 // SetPageFiller makes random reads fill the kernel's page cache through
@@ -102,16 +121,116 @@ func (f *File) awaitFills() {
 // next read's own small slice.
 const warmUnit = 1 << 20
 
-// warm fetches, in the background after a read at file offset off in
+// warm starts, after a random read at file offset off in extent e of
+// layout (of generation gen), the background fetches that bring the
+// file into the kernel's cache: of the whole file if it is read at
+// random enough, else of the part around off.
+func (f *File) warm(gen uint64, layout *wire.ExtentsResp, e wire.Extent, off uint64) {
+	filler := f.c.fill.filler.Load()
+	if filler != nil && f.warmWhole(*filler, gen, layout) {
+		return
+	}
+	f.warmPart(filler, gen, e, off, layout.Size)
+}
+
+// warmWhole counts a random read that reached cairn and, once enough did
+// since the file was last warmed whole (wholeAfter), starts warming it
+// whole. It reports whether the file is being warmed whole, which makes
+// warming its parts pointless.
+func (f *File) warmWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp) bool {
+	if limit := f.c.cfg.WarmFileBytes; limit < 0 || layout.Size > uint64(limit) {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mu.wholeGen == gen {
+		return true
+	}
+	f.mu.misses++
+	if f.mu.layoutGen != gen || f.mu.misses < wholeAfter(layout.Size) {
+		return false
+	}
+	select {
+	case f.c.fill.whole <- struct{}{}:
+	default:
+		return false // another file is being warmed; its parts are warmed meanwhile
+	}
+	f.mu.wholeGen = gen
+	go func() {
+		f.fillWhole(filler, gen, layout)
+		<-f.c.fill.whole
+		f.mu.Lock()
+		if f.mu.wholeGen == gen {
+			// Misses from now on are pages the kernel lost since.
+			f.mu.wholeGen, f.mu.misses = 0, 0
+		}
+		f.mu.Unlock()
+	}()
+	return true
+}
+
+// wholeAfter is how many random reads must reach cairn, since an open or
+// since the file was last warmed whole, before a file of the given size is
+// warmed whole: a few, and more for a larger file (one per 16 MiB), so
+// that the few pages the kernel drops of a file it mostly keeps cost
+// their parts, not the whole file again.
+func wholeAfter(size uint64) int {
+	return max(8, int(size/(16*warmUnit)))
+}
+
+// fillWhole fetches every block of layout and stores its extents in the
+// kernel's cache: first those whose blocks the block cache holds, then the
+// others in file order, wholeFetches at a time. It stops when fills of gen
+// may no longer store, or at a failed fetch (the reads will report it).
+func (f *File) fillWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp) {
+	slots := make(chan struct{}, wholeFetches)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for _, e := range f.c.cachedFirst(layout.Extents) {
+		slots <- struct{}{}
+		if failed.Load() || !f.fillable(gen) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
+			data, err := f.c.getBlock(ctx, e.Block)
+			cancel()
+			if err != nil || uint64(len(data)) < uint64(e.BlockOff)+uint64(e.Len) {
+				failed.Store(true)
+				return
+			}
+			f.fillKernel(filler, gen, e, layout.Size, data[e.BlockOff:e.BlockOff+e.Len])
+		}()
+	}
+	wg.Wait()
+}
+
+// cachedFirst returns exts reordered: those whose blocks are in the block
+// cache first, then the others, each in file order.
+func (c *Client) cachedFirst(exts []wire.Extent) []wire.Extent {
+	cached := make([]wire.Extent, 0, len(exts))
+	var others []wire.Extent
+	for _, e := range exts {
+		if _, ok := c.cache.get(e.Block); ok {
+			cached = append(cached, e)
+		} else {
+			others = append(others, e)
+		}
+	}
+	return append(cached, others...)
+}
+
+// warmPart fetches, in the background after a read at file offset off in
 // extent e (of the layout of generation gen), the aligned warmUnit of the
 // extent around off into the block cache, and fills the kernel's cache
 // with it. A part is warmed by one fetch at a time, and again at a later
 // miss there (the kernel evicted the pages, or could not take them).
-func (f *File) warm(gen uint64, e wire.Extent, off, size uint64) {
+func (f *File) warmPart(filler *PageFiller, gen uint64, e wire.Extent, off, size uint64) {
 	lo := max(e.Off, off&^(warmUnit-1))
 	hi := min(e.End(), off&^(warmUnit-1)+warmUnit)
 	part := wire.Extent{Off: lo, Len: uint32(hi - lo), Block: e.Block, BlockOff: e.BlockOff + uint32(lo-e.Off), BlockLen: e.BlockLen}
-	filler := f.c.fill.filler.Load()
 	if filler == nil {
 		if _, ok := f.c.cache.get(e.Block); ok {
 			return
@@ -162,12 +281,17 @@ func (f *File) fillKernel(filler PageFiller, gen uint64, e wire.Extent, size uin
 	}
 	f.fillMu.RLock()
 	defer f.fillMu.RUnlock()
-	live := f.c.openFile(f.ino) == f
-	f.mu.Lock()
-	ok := live && f.mu.layoutGen == gen && f.mu.writers == 0 && !f.dirtyLocked()
-	f.mu.Unlock()
-	if !ok {
+	if !f.fillable(gen) {
 		return
 	}
 	filler(f.ino, lo, data[lo-e.Off:hi-e.Off])
+}
+
+// fillable reports whether fills of layout generation gen may store in
+// the kernel's cache now (the checks at the top of this file).
+func (f *File) fillable(gen uint64) bool {
+	live := f.c.openFile(f.ino) == f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return live && f.mu.layoutGen == gen && f.mu.writers == 0 && !f.dirtyLocked()
 }

@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -167,9 +168,10 @@ func randomReader(t *testing.T, path string, span int, stop <-chan struct{}, wg 
 }
 
 // startFills opens path, drops its pages from the kernel's cache and
-// reads a page in each block in the background, so that fills of every
-// block start at once; the returned function waits for the reads and
-// closes the file.
+// reads pages all over it in the background, so that fills of parts of
+// every block start at once, and enough of them that the whole file is
+// warmed too; the returned function waits for the reads and closes the
+// file.
 func startFills(t *testing.T, path string, size int) func() {
 	f, err := os.Open(path)
 	if err != nil {
@@ -177,7 +179,7 @@ func startFills(t *testing.T, path string, size int) func() {
 	}
 	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 	var wg sync.WaitGroup
-	for off := fillBlock / 3; off < size; off += fillBlock {
+	for off := fillBlock / 3; off < size; off += fillBlock / 5 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -185,6 +187,108 @@ func startFills(t *testing.T, path string, size int) func() {
 		}()
 	}
 	return func() { wg.Wait(); f.Close() }
+}
+
+// readAtRandom reads a page in each of n different MiB of f's first size
+// bytes, chosen at random, so that each read reaches cairn (f's pages
+// there are not cached, and it is read with FADV_RANDOM).
+func readAtRandom(t *testing.T, f *os.File, size, n int, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 3))
+	buf := make([]byte, 4096)
+	for _, mib := range r.Perm(size >> 20)[:n] {
+		if _, err := f.ReadAt(buf, int64(mib)<<20+int64(r.IntN(256))*4096); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// warmedByRandomReads reads f at random (readAtRandom) and waits until
+// all of its first size bytes are in the kernel's page cache. The page
+// cache is the machine's: if pages go while it waits (drop_caches by
+// another program), it reads again, up to three times.
+func warmedByRandomReads(t *testing.T, f *os.File, size, reads int, what string) {
+	t.Helper()
+	pages := (size + 4095) / 4096
+	for try := range 3 {
+		readAtRandom(t, f, size, reads, uint64(try))
+		deadline := time.Now().Add(20 * time.Second)
+		seen := 0
+		for {
+			n := resident(t, f, size)
+			if n == pages {
+				return
+			}
+			if n < seen {
+				t.Logf("%s: %d pages resident after %d: dropped from outside; reading again", what, n, seen)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d pages resident", what, n, pages)
+			}
+			seen = n
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Fatalf("%s: pages kept going", what)
+}
+
+// TestRandomReadsWarmWholeFile: a file read at random, on a mount that
+// never saw it, ends up wholly in the kernel's page cache with the right
+// bytes and size, not just the MiB around each read; and again after the
+// kernel dropped its pages (as fio's fadvise(DONTNEED) at the end of each
+// pass does), once random reads reach cairn again.
+func TestRandomReadsWarmWholeFile(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Replicas: 1})
+	size := 8*fillBlock + 5000 // a partial page at the end
+	want := randomBytes(30, size)
+	writeFile(t, c.Path("f"), want)
+	_, second := c.AddMount(t)
+	f, err := os.Open(filepath.Join(second, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		warmedByRandomReads(t, f, size, 16, fmt.Sprintf("round %d, after 16 random reads", round))
+		checkContent(t, f, want, "whole file")
+		if st, err := f.Stat(); err != nil || st.Size() != int64(size) {
+			t.Fatalf("size %v (%v), want %d", st.Size(), err, size)
+		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			t.Fatal(err)
+		}
+		if n := resident(t, f, size); n > 0 {
+			t.Fatalf("%d pages resident after FADV_DONTNEED", n)
+		}
+	}
+}
+
+// TestWholeWarmBounded: a file larger than the client's WarmFileBytes is
+// not warmed whole, however much it is read at random: only the MiB
+// around each read is.
+func TestWholeWarmBounded(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Replicas: 1, WarmFileBytes: 4 * fillBlock})
+	size := 8 * fillBlock
+	writeFile(t, c.Path("f"), randomBytes(31, size))
+	_, second := c.AddMount(t)
+	f, err := os.Open(filepath.Join(second, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	const reads = 16
+	readAtRandom(t, f, size, reads, 1)
+	time.Sleep(2 * time.Second) // the whole file would be warmed by now
+	if n, most := resident(t, f, size), reads<<20/4096; n > most {
+		t.Fatalf("%d pages resident after %d random reads, want at most the %d of the MiB around them", n, reads, most)
+	}
 }
 
 // TestFillRacesWrites: fills started by readers never overwrite what this

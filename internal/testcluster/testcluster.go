@@ -39,6 +39,7 @@ type Options struct {
 
 	KeepUploadsAfter time.Duration // the client's; its default if zero
 	AttrTimeout      time.Duration // the mounts' kernel attribute cache; fs's default if zero
+	WarmFileBytes    int64         // the clients' largest file warmed whole; their default if zero
 }
 
 // Cluster is a running in-process cluster.
@@ -108,7 +109,7 @@ func (c *Cluster) start(t testing.TB) error {
 		c.Chunks = append(c.Chunks, cs)
 	}
 	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second,
-		KeepUploadsAfter: c.opts.KeepUploadsAfter})
+		KeepUploadsAfter: c.opts.KeepUploadsAfter, WarmFileBytes: c.opts.WarmFileBytes})
 	if err != nil {
 		return err
 	}
@@ -171,7 +172,8 @@ func (c *Cluster) Restart(t testing.TB) {
 func (c *Cluster) AddMount(t testing.TB) (*client.Client, string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA, Log: log, Timeout: 20 * time.Second})
+	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA, Log: log, Timeout: 20 * time.Second,
+		WarmFileBytes: c.opts.WarmFileBytes})
 	if err != nil {
 		t.Fatalf("second client: %v", err)
 	}
