@@ -55,6 +55,11 @@ func openStoreSized(dir string, log *slog.Logger, cacheBytes int64) (*store, err
 	opts := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithSyncWrites(false). // group commit below instead
+		// Writers are serialized by store.mu, so no two transactions
+		// can conflict: tracking every key read for conflict checks is
+		// pure cost. Badger's expvar metrics are not exported.
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
 		WithNumVersionsToKeep(1).
 		WithCompactL0OnClose(true).
 		// Bounded memory: the namespace's hot part is small. The memtable
