@@ -152,26 +152,34 @@ func (s *store) update(fn func(tx *txn) error) error {
 }
 
 // dirChange is what a change did to the directories whose entries it
-// changed: each one's ctime before, its attributes after, and the
-// change's time, which is each one's ctime after (see wire.ChangeResp).
+// changed: each one's ctime before, its attributes after (in its inode
+// as the transaction wrote it), and the change's time, which is each
+// one's ctime after (see wire.ChangeResp).
 type dirChange struct {
-	was   map[uint64]int64
-	after map[uint64]wire.Attr
-	at    int64
+	dirs []touchedDir
+	at   int64
+}
+
+// dir returns what the change did to directory ino: its attributes
+// after and its ctime before; Ino 0 if it did not touch ino.
+func (c dirChange) dir(ino uint64) (after wire.Attr, was int64) {
+	for _, d := range c.dirs {
+		if d.n.Ino == ino {
+			return d.n.Attr, d.was
+		}
+	}
+	return wire.Attr{}, 0
 }
 
 // change is update for a change of directory entries.
 func (s *store) change(fn func(tx *txn) error) (dirChange, error) {
 	var c dirChange
 	err := s.update(func(tx *txn) error {
-		tx.touched = map[uint64]touchedDir{}
+		tx.touched = tx.touchedBuf[:0]
 		if err := fn(tx); err != nil {
 			return err
 		}
-		c = dirChange{was: map[uint64]int64{}, after: map[uint64]wire.Attr{}, at: tx.now}
-		for ino, d := range tx.touched {
-			c.was[ino], c.after[ino] = d.was, d.n.Attr
-		}
+		c = dirChange{dirs: tx.touched, at: tx.now}
 		return nil
 	})
 	return c, err

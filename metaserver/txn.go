@@ -3,6 +3,7 @@ package metaserver
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cairn-fs/cairn/internal/wire"
 	badger "github.com/dgraph-io/badger/v4"
@@ -16,8 +17,11 @@ type txn struct {
 	s          *store // nil in views
 	inodeDelta int64
 	// touched holds, for change (store.go), each directory whose
-	// entries this transaction changed, and its ctime before.
-	touched map[uint64]touchedDir
+	// entries this transaction changed, and its ctime before; nil
+	// outside change. A change touches one or two directories:
+	// touchedBuf holds them without an allocation.
+	touched    []touchedDir
+	touchedBuf [2]touchedDir
 }
 
 type touchedDir struct {
@@ -42,8 +46,13 @@ func (tx *txn) get(key []byte, m wire.Message) error {
 	})
 }
 
+// putCap is the room put starts a record's encoding with: enough for an
+// inode without a long symlink target, so it is encoded in one
+// allocation.
+const putCap = 128
+
 func (tx *txn) put(key []byte, m wire.Message) error {
-	return tx.Set(key, m.Append(nil))
+	return tx.Set(key, m.Append(make([]byte, 0, putCap)))
 }
 
 func (tx *txn) getInode(ino uint64) (*inode, error) {
@@ -106,8 +115,9 @@ func (tx *txn) dirEmpty(ino uint64) bool {
 
 // touchDir sets a directory's mtime and ctime to now, as an entry change does.
 func (tx *txn) touchDir(n *inode) {
-	if _, seen := tx.touched[n.Ino]; !seen && tx.touched != nil {
-		tx.touched[n.Ino] = touchedDir{n, n.Ctime}
+	seen := slices.ContainsFunc(tx.touched, func(d touchedDir) bool { return d.n.Ino == n.Ino })
+	if !seen && tx.touched != nil {
+		tx.touched = append(tx.touched, touchedDir{n, n.Ctime})
 	}
 	n.Mtime, n.Ctime = tx.now, tx.now
 }
