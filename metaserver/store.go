@@ -32,6 +32,7 @@ type store struct {
 		nextIno  uint64 // next inode number to hand out
 		inoLimit uint64 // persisted: numbers >= this are unreserved
 		inodes   uint64 // live inode count, for statfs
+		acls     uint64 // committed ACL count, as keyACLCount holds it (acl.go)
 	}
 	syncReq chan chan error // group commit: one Sync serves every waiter
 	done    chan struct{}
@@ -120,6 +121,9 @@ func (s *store) init() error {
 		if err := tx.putU64(keyInoLimit, s.mu.inoLimit); err != nil {
 			return err
 		}
+		if s.mu.acls, err = tx.aclCount(); err != nil {
+			return err
+		}
 		it := btx.NewIterator(badger.IteratorOptions{Prefix: []byte{tInode}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -148,6 +152,7 @@ func (s *store) update(fn func(tx *txn) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	s.mu.inodes = uint64(int64(s.mu.inodes) + tx.inodeDelta)
+	s.mu.acls = uint64(int64(s.mu.acls) + tx.aclDelta)
 	return nil
 }
 

@@ -16,6 +16,7 @@ type txn struct {
 	now        int64
 	s          *store // nil in views
 	inodeDelta int64
+	aclDelta   int64 // ACLs added less those removed (acl.go)
 	// touched holds, for change (store.go), each directory whose
 	// entries this transaction changed, and its ctime before; nil
 	// outside change. A change touches one or two directories:
