@@ -29,10 +29,11 @@ type store struct {
 
 	mu struct {
 		sync.Mutex
-		nextIno  uint64 // next inode number to hand out
-		inoLimit uint64 // persisted: numbers >= this are unreserved
-		inodes   uint64 // live inode count, for statfs
-		acls     uint64 // committed ACL count, as keyACLCount holds it (acl.go)
+		nextIno  uint64           // next inode number to hand out
+		inoLimit uint64           // persisted: numbers >= this are unreserved
+		inodes   uint64           // live inode count, for statfs
+		acls     uint64           // committed ACL count, as keyACLCount holds it (acl.go)
+		dirs     map[uint64]inode // committed directory inodes (dircache.go)
 	}
 	syncReq chan chan error // group commit: one Sync serves every waiter
 	done    chan struct{}
@@ -142,10 +143,12 @@ func (s *store) update(fn func(tx *txn) error) error {
 	btx := s.db.NewTransaction(true)
 	defer btx.Discard()
 	tx := &txn{Txn: btx, now: time.Now().UnixNano(), s: s}
+	tx.inodeWrites = tx.inodeWritesBuf[:0]
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := btx.Commit(); err != nil {
+		s.mu.dirs = nil
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return wire.Errorf(wire.CodeTooBig, "operation too large for one transaction")
 		}
@@ -153,6 +156,7 @@ func (s *store) update(fn func(tx *txn) error) error {
 	}
 	s.mu.inodes = uint64(int64(s.mu.inodes) + tx.inodeDelta)
 	s.mu.acls = uint64(int64(s.mu.acls) + tx.aclDelta)
+	s.committed(tx.inodeWrites)
 	return nil
 }
 

@@ -23,6 +23,11 @@ type txn struct {
 	// touchedBuf holds them without an allocation.
 	touched    []touchedDir
 	touchedBuf [2]touchedDir
+	// inodeWrites logs the inodes this transaction wrote, for the
+	// directory cache (dircache.go); a change writes up to four (a
+	// rename's two inodes and two directories), in inodeWritesBuf.
+	inodeWrites    []inodeWrite
+	inodeWritesBuf [4]inodeWrite
 }
 
 type touchedDir struct {
@@ -57,6 +62,9 @@ func (tx *txn) put(key []byte, m wire.Message) error {
 }
 
 func (tx *txn) getInode(ino uint64) (*inode, error) {
+	if n, ok := tx.cachedDir(ino); ok {
+		return n, nil
+	}
 	n := &inode{}
 	if err := tx.get(inodeKey(ino), n); err != nil {
 		if errors.Is(err, wire.ErrNotFound) {
@@ -64,16 +72,21 @@ func (tx *txn) getInode(ino uint64) (*inode, error) {
 		}
 		return nil, err
 	}
+	tx.cacheDir(n)
 	return n, nil
 }
 
-func (tx *txn) putInode(n *inode) error { return tx.put(inodeKey(n.Ino), n) }
+func (tx *txn) putInode(n *inode) error {
+	tx.logInodeWrite(n.Ino, n)
+	return tx.put(inodeKey(n.Ino), n)
+}
 
 func (tx *txn) deleteInode(ino uint64) error {
 	tx.inodeDelta--
 	if err := tx.deleteXattrs(ino); err != nil {
 		return err
 	}
+	tx.logInodeWrite(ino, nil)
 	return tx.Delete(inodeKey(ino))
 }
 
