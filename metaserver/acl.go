@@ -182,7 +182,7 @@ func (tx *txn) chmodACL(n *inode) error {
 		return err
 	}
 	aclChmod(es, n.Mode)
-	return tx.Set(xattrKey(n.Ino, aclAccess), appendACL(es))
+	return tx.putXattr(n.Ino, aclAccess, appendACL(es))
 }
 
 // inheritACL gives a new inode n in parent its ACLs and mode: with a
@@ -210,7 +210,7 @@ func (tx *txn) inheritACL(parent, n *inode, umask uint32) error {
 		return err
 	}
 	if n.isDir() {
-		if err := tx.Set(xattrKey(n.Ino, aclDefault), def); err != nil {
+		if err := tx.putXattr(n.Ino, aclDefault, def); err != nil {
 			return err
 		}
 		if err := tx.addACLs(1); err != nil {
@@ -225,7 +225,7 @@ func (tx *txn) inheritACL(parent, n *inode, umask uint32) error {
 	if err := tx.addACLs(1); err != nil {
 		return err
 	}
-	return tx.Set(xattrKey(n.Ino, aclAccess), appendACL(es))
+	return tx.putXattr(n.Ino, aclAccess, appendACL(es))
 }
 
 func isACL(name string) bool { return name == aclAccess || name == aclDefault }

@@ -34,6 +34,9 @@ type store struct {
 		inodes   uint64           // live inode count, for statfs
 		acls     uint64           // committed ACL count, as keyACLCount holds it (acl.go)
 		dirs     map[uint64]inode // committed directory inodes (dircache.go)
+		// xattrs: the namespace may have extended attributes; false
+		// only while none was found at open nor set since (xattr.go).
+		xattrs bool
 	}
 	syncReq chan chan error // group commit: one Sync serves every waiter
 	done    chan struct{}
@@ -125,6 +128,7 @@ func (s *store) init() error {
 		if s.mu.acls, err = tx.aclCount(); err != nil {
 			return err
 		}
+		s.mu.xattrs = tx.hasKeys([]byte{tXattr})
 		it := btx.NewIterator(badger.IteratorOptions{Prefix: []byte{tInode}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

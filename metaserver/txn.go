@@ -120,11 +120,14 @@ func (tx *txn) putDentry(parent uint64, name string, n *inode) error {
 }
 
 // dirEmpty reports whether directory ino has no entries.
-func (tx *txn) dirEmpty(ino uint64) bool {
-	it := tx.NewIterator(badger.IteratorOptions{Prefix: dentryPrefix(ino), PrefetchValues: false})
+func (tx *txn) dirEmpty(ino uint64) bool { return !tx.hasKeys(dentryPrefix(ino)) }
+
+// hasKeys reports whether any key starts with prefix.
+func (tx *txn) hasKeys(prefix []byte) bool {
+	it := tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
 	it.Rewind()
-	return !it.Valid()
+	return it.Valid()
 }
 
 // touchDir sets a directory's mtime and ctime to now, as an entry change does.

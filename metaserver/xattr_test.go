@@ -201,6 +201,33 @@ func TestACLInherit(t *testing.T) {
 	}
 }
 
+// TestXattrGoesWithItsInodeAfterReopen: a store reopened over a
+// namespace with extended attributes still deletes a file's attributes
+// with the file (unlinks look for attributes only while the namespace
+// may have some).
+func TestXattrGoesWithItsInodeAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := mk(t, s, RootIno, "f", modeFile)
+	setX(t, s, f.Ino, "user.a", "1")
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = openStore(dir, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if err := unlink(s, RootIno, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if n := xattrKeys(t, s, f.Ino); n != 0 {
+		t.Fatalf("%d attributes outlived their inode", n)
+	}
+}
+
 // TestACLInheritAfterReopen: a store reopened over a namespace with a
 // default ACL knows it has ACLs, so new files still inherit it (changes
 // look for ACLs only while the namespace has some).
