@@ -83,3 +83,35 @@ func badgerRead(t *testing.T, s *store, ino uint64) string {
 	}
 	return out
 }
+
+// TestPutAllWritesEachInodeOnce: a rename within one directory passes
+// the directory twice; it is encoded and written once, as last passed.
+func TestPutAllWritesEachInodeOnce(t *testing.T) {
+	s := newStore(t)
+	f := mk(t, s, RootIno, "f", modeFile)
+	err := s.update(func(tx *txn) error {
+		src, err := tx.getInode(f.Ino)
+		if err != nil {
+			return err
+		}
+		oldDir, err := tx.getDir(RootIno)
+		if err != nil {
+			return err
+		}
+		newDir := *oldDir
+		newDir.Nlink = 9
+		if err := tx.putAll(src, oldDir, &newDir); err != nil {
+			return err
+		}
+		if len(tx.inodeWrites) != 2 || tx.inodeWrites[1].dir.Nlink != 9 {
+			t.Errorf("writes %+v; want the file and the last copy of the directory", tx.inodeWrites)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.getAttr(RootIno); err != nil || a.Nlink != 9 {
+		t.Fatalf("directory after putAll: nlink %d, %v; want the last copy's 9", a.Nlink, err)
+	}
+}

@@ -478,10 +478,13 @@ func (tx *txn) exchange(req *wire.RenameReq, oldDir, newDir, a, b *inode) error 
 }
 
 // putAll writes inodes back; when two arguments are the same inode (a
-// rename within one directory) the last copy wins, so callers pass the
-// directories last.
+// rename within one directory) only the last copy is written, so callers
+// pass the directories last.
 func (tx *txn) putAll(ns ...*inode) error {
-	for _, n := range ns {
+	for i, n := range ns {
+		if slices.ContainsFunc(ns[i+1:], func(m *inode) bool { return m.Ino == n.Ino }) {
+			continue
+		}
 		if err := tx.putInode(n); err != nil {
 			return err
 		}
