@@ -152,7 +152,7 @@ func (s *store) update(fn func(tx *txn) error) error {
 		return err
 	}
 	if err := btx.Commit(); err != nil {
-		s.mu.dirs = nil
+		s.commitFailed()
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return wire.Errorf(wire.CodeTooBig, "operation too large for one transaction")
 		}
@@ -162,6 +162,21 @@ func (s *store) update(fn func(tx *txn) error) error {
 	s.mu.acls = uint64(int64(s.mu.acls) + tx.aclDelta)
 	s.committed(tx.inodeWrites)
 	return nil
+}
+
+// commitFailed drops what the store keeps in memory of the committed
+// namespace and reloads it from Badger: what Badger kept of a failed
+// commit is not known. Called with mu held.
+func (s *store) commitFailed() {
+	s.mu.dirs = nil
+	err := s.db.View(func(btx *badger.Txn) error {
+		n, err := (&txn{Txn: btx}).aclCount()
+		s.mu.acls = n
+		return err
+	})
+	if err != nil {
+		s.mu.acls = 1 // unknown: look for ACLs
+	}
 }
 
 // dirChange is what a change did to the directories whose entries it
