@@ -170,6 +170,9 @@ func (tx *txn) setACL(n *inode, name string, value []byte) (keep bool, err error
 
 // chmodACL keeps n's access ACL, if any, in step with a new mode.
 func (tx *txn) chmodACL(n *inode) error {
+	if tx.noACLs() {
+		return nil
+	}
 	v, ok, err := tx.getXattrValue(n.Ino, aclAccess)
 	if err != nil || !ok {
 		return err
@@ -179,7 +182,7 @@ func (tx *txn) chmodACL(n *inode) error {
 		return err
 	}
 	aclChmod(es, n.Mode)
-	return tx.Set(xattrKey(n.Ino, aclAccess), appendACL(es))
+	return tx.putXattr(n.Ino, aclAccess, appendACL(es))
 }
 
 // inheritACL gives a new inode n in parent its ACLs and mode: with a
@@ -190,9 +193,13 @@ func (tx *txn) inheritACL(parent, n *inode, umask uint32) error {
 	if n.Mode&syscall.S_IFMT == syscall.S_IFLNK {
 		return nil
 	}
-	def, ok, err := tx.getXattrValue(parent.Ino, aclDefault)
-	if err != nil {
-		return err
+	var def []byte
+	ok := false
+	if !tx.noACLs() {
+		var err error
+		if def, ok, err = tx.getXattrValue(parent.Ino, aclDefault); err != nil {
+			return err
+		}
 	}
 	if !ok {
 		n.Mode &^= umask & 0o777
@@ -203,7 +210,7 @@ func (tx *txn) inheritACL(parent, n *inode, umask uint32) error {
 		return err
 	}
 	if n.isDir() {
-		if err := tx.Set(xattrKey(n.Ino, aclDefault), def); err != nil {
+		if err := tx.putXattr(n.Ino, aclDefault, def); err != nil {
 			return err
 		}
 		if err := tx.addACLs(1); err != nil {
@@ -218,7 +225,7 @@ func (tx *txn) inheritACL(parent, n *inode, umask uint32) error {
 	if err := tx.addACLs(1); err != nil {
 		return err
 	}
-	return tx.Set(xattrKey(n.Ino, aclAccess), appendACL(es))
+	return tx.putXattr(n.Ino, aclAccess, appendACL(es))
 }
 
 func isACL(name string) bool { return name == aclAccess || name == aclDefault }
@@ -232,7 +239,19 @@ func (tx *txn) addACLs(delta int64) error {
 	if err != nil {
 		return err
 	}
+	tx.aclDelta += delta
 	return tx.Set(keyACLCount, binary.BigEndian.AppendUint64(nil, uint64(int64(n)+delta)))
+}
+
+// noACLs reports that the namespace has no ACL at all, so that a
+// change need not look for one: the count the store keeps in memory of
+// its committed ACLs is zero and this transaction added none. It is
+// false in views, which do not hold the store's lock.
+func (tx *txn) noACLs() bool {
+	if tx.s == nil {
+		return false
+	}
+	return tx.s.mu.acls == 0 && tx.aclDelta == 0
 }
 
 func (tx *txn) aclCount() (uint64, error) {

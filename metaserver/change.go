@@ -11,9 +11,10 @@ func (s *Server) changeResp(a wire.Attr, dirs dirChange, err error, parent, newP
 	if err != nil {
 		return nil, err
 	}
-	resp := &wire.ChangeResp{Attr: a, Parent: dirs.after[parent], ParentWas: dirs.was[parent], At: dirs.at}
+	resp := &wire.ChangeResp{Attr: a, At: dirs.at}
+	resp.Parent, resp.ParentWas = dirs.dir(parent)
 	if newParent != parent {
-		resp.NewParent, resp.NewParentWas = dirs.after[newParent], dirs.was[newParent]
+		resp.NewParent, resp.NewParentWas = dirs.dir(newParent)
 	}
 	return resp, nil
 }

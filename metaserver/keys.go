@@ -41,34 +41,38 @@ var (
 	keyACLCount = []byte("Sacl-count") // POSIX ACLs in the namespace (acl.go)
 )
 
-func u64Key(t byte, v uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{t}, v)
+// u64Key is table t's key for v, with room for more bytes after it, so
+// that building a key costs one allocation.
+func u64Key(t byte, v uint64, more int) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9+more), t), v)
 }
 
-func inodeKey(ino uint64) []byte { return u64Key(tInode, ino) }
+func inodeKey(ino uint64) []byte { return u64Key(tInode, ino, 0) }
 
-func dentryPrefix(parent uint64) []byte { return u64Key(tDentry, parent) }
+func dentryPrefix(parent uint64) []byte { return u64Key(tDentry, parent, 0) }
 
 func dentryKey(parent uint64, name string) []byte {
-	return append(dentryPrefix(parent), name...)
+	return append(u64Key(tDentry, parent, len(name)), name...)
 }
 
-func extentPrefix(ino uint64) []byte { return u64Key(tExtent, ino) }
+func extentPrefix(ino uint64) []byte { return u64Key(tExtent, ino, 0) }
 
 func extentKey(ino, off uint64) []byte {
-	return binary.BigEndian.AppendUint64(extentPrefix(ino), off)
+	return binary.BigEndian.AppendUint64(u64Key(tExtent, ino, 8), off)
 }
 
-func refKey(id block.ID) []byte { return append([]byte{tRef}, id[:]...) }
+func refKey(id block.ID) []byte { return append(append(make([]byte, 0, 1+len(id)), tRef), id[:]...) }
 
 func garbageKey(when int64, id block.ID) []byte {
-	return append(u64Key(tGarbage, uint64(when)), id[:]...)
+	return append(u64Key(tGarbage, uint64(when), len(id)), id[:]...)
 }
 
-func orphanKey(ino uint64) []byte { return u64Key(tOrphan, ino) }
+func orphanKey(ino uint64) []byte { return u64Key(tOrphan, ino, 0) }
 
 func nodeKey(id string) []byte { return append([]byte{tNode}, id...) }
 
-func xattrPrefix(ino uint64) []byte { return u64Key(tXattr, ino) }
+func xattrPrefix(ino uint64) []byte { return u64Key(tXattr, ino, 0) }
 
-func xattrKey(ino uint64, name string) []byte { return append(xattrPrefix(ino), name...) }
+func xattrKey(ino uint64, name string) []byte {
+	return append(u64Key(tXattr, ino, len(name)), name...)
+}

@@ -294,15 +294,19 @@ func (tx *txn) dropLink(n, parent *inode, open []uint64, session uint64) error {
 	if n.isDir() {
 		return tx.deleteInode(n.Ino)
 	}
-	return tx.deleteFile(n.Ino)
+	return tx.deleteFile(n)
 }
 
-// deleteFile deletes a file's inode and layout.
-func (tx *txn) deleteFile(ino uint64) error {
-	if err := tx.punch(ino, 0, ^uint64(0)); err != nil {
-		return err
+// deleteFile deletes a file's inode and layout. An empty file has no
+// layout to look for: every extent lies below its file's size (a commit
+// grows the size over what it writes; a truncate punches what it cuts).
+func (tx *txn) deleteFile(n *inode) error {
+	if n.Size > 0 {
+		if err := tx.punch(n.Ino, 0, ^uint64(0)); err != nil {
+			return err
+		}
 	}
-	return tx.deleteInode(ino)
+	return tx.deleteInode(n.Ino)
 }
 
 // purge deletes an orphan once its last user closed it.
@@ -324,7 +328,7 @@ func (s *store) purge(ino uint64) error {
 		if n.isDir() {
 			return tx.deleteInode(ino)
 		}
-		return tx.deleteFile(ino)
+		return tx.deleteFile(n)
 	})
 }
 
@@ -474,10 +478,13 @@ func (tx *txn) exchange(req *wire.RenameReq, oldDir, newDir, a, b *inode) error 
 }
 
 // putAll writes inodes back; when two arguments are the same inode (a
-// rename within one directory) the last copy wins, so callers pass the
-// directories last.
+// rename within one directory) only the last copy is written, so callers
+// pass the directories last.
 func (tx *txn) putAll(ns ...*inode) error {
-	for _, n := range ns {
+	for i, n := range ns {
+		if slices.ContainsFunc(ns[i+1:], func(m *inode) bool { return m.Ino == n.Ino }) {
+			continue
+		}
 		if err := tx.putInode(n); err != nil {
 			return err
 		}

@@ -28,16 +28,28 @@ var onceMethods = map[wire.Method]bool{
 type onceCache struct {
 	mu struct {
 		sync.Mutex
-		answers map[[16]byte]*onceAnswer
+		answers map[[16]byte]onceAnswer
 		order   [][16]byte // insertion order, for expiry
 	}
 }
 
+// onceAnswer is kept by value: a change costs the cache no allocation
+// of its own beyond the map's.
 type onceAnswer struct {
+	resp    wire.Message
+	err     error
+	at      time.Time
+	running bool
+	// wait is made by the first retry that finds the answer still
+	// running; retries are rare, so most answers never need one.
+	wait *onceWait
+}
+
+// onceWait hands a running answer to the retries waiting for it.
+type onceWait struct {
 	done chan struct{} // closed when resp and err are set
 	resp wire.Message
 	err  error
-	at   time.Time
 }
 
 // do runs h for the request unless an answer for id exists (or is being
@@ -45,25 +57,40 @@ type onceAnswer struct {
 func (c *onceCache) do(ctx context.Context, id [16]byte, h rpc.HandlerFunc, body []byte) (wire.Message, error) {
 	c.mu.Lock()
 	if c.mu.answers == nil {
-		c.mu.answers = make(map[[16]byte]*onceAnswer)
+		c.mu.answers = make(map[[16]byte]onceAnswer)
 	}
 	if a, ok := c.mu.answers[id]; ok {
+		if !a.running {
+			c.mu.Unlock()
+			return a.resp, a.err
+		}
+		if a.wait == nil {
+			a.wait = &onceWait{done: make(chan struct{})}
+			c.mu.answers[id] = a
+		}
 		c.mu.Unlock()
 		select {
-		case <-a.done:
-			return a.resp, a.err
+		case <-a.wait.done:
+			return a.wait.resp, a.wait.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	a := &onceAnswer{done: make(chan struct{}), at: time.Now()}
-	c.mu.answers[id] = a
+	c.mu.answers[id] = onceAnswer{running: true, at: time.Now()}
 	c.mu.order = append(c.mu.order, id)
 	c.expireLocked()
 	c.mu.Unlock()
-	a.resp, a.err = h(ctx, body)
-	close(a.done)
-	return a.resp, a.err
+	resp, err := h(ctx, body)
+	c.mu.Lock()
+	a := c.mu.answers[id]
+	a.resp, a.err, a.running = resp, err, false
+	c.mu.answers[id] = a
+	c.mu.Unlock()
+	if a.wait != nil {
+		a.wait.resp, a.wait.err = resp, err
+		close(a.wait.done)
+	}
+	return resp, err
 }
 
 func (c *onceCache) expireLocked() {
@@ -73,12 +100,9 @@ func (c *onceCache) expireLocked() {
 		if len(c.mu.order)-n <= onceMax && time.Since(a.at) < onceKeep {
 			break
 		}
-		select {
-		case <-a.done:
-		default:
-			// still running: keep it and everything after it
-			c.mu.order = c.mu.order[n:]
-			return
+		if a.running {
+			// keep it and everything after it
+			break
 		}
 		delete(c.mu.answers, id)
 		n++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cairn-fs/cairn/internal/wire"
@@ -38,5 +39,54 @@ func TestOnceCacheBounded(t *testing.T) {
 	t.Logf("%d answers take %d MB", len(c.mu.answers), grew>>20)
 	if grew > 80<<20 {
 		t.Fatalf("%d answers take %d MB; want at most 80", len(c.mu.answers), grew>>20)
+	}
+}
+
+// TestOnceRetryWhileRunning: a retry that arrives while the first call
+// is still running waits for it and gets its answer; the change runs
+// once. A retry after it is done gets the same answer from the cache.
+func TestOnceRetryWhileRunning(t *testing.T) {
+	var c onceCache
+	release := make(chan struct{})
+	var runs atomic.Int32
+	h := func(context.Context, []byte) (wire.Message, error) {
+		runs.Add(1)
+		<-release
+		return &wire.ChangeResp{Attr: wire.Attr{Ino: 7}}, nil
+	}
+	id := [16]byte{1}
+	first := make(chan wire.Message)
+	go func() {
+		resp, _ := c.do(context.Background(), id, h, nil)
+		first <- resp
+	}()
+	for runs.Load() == 0 {
+		runtime.Gosched()
+	}
+	retry := make(chan wire.Message)
+	go func() {
+		resp, _ := c.do(context.Background(), id, h, nil)
+		retry <- resp
+	}()
+	for {
+		c.mu.Lock()
+		waiting := c.mu.answers[id].wait != nil
+		c.mu.Unlock()
+		if waiting {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	a, b := <-first, <-retry
+	if a != b {
+		t.Fatalf("the retry got %v, the first call %v; want the same answer", b, a)
+	}
+	again, err := c.do(context.Background(), id, h, nil)
+	if again != a || err != nil {
+		t.Fatalf("a retry after the answer: %v, %v; want %v", again, err, a)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("the change ran %d times; want once", n)
 	}
 }

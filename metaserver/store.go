@@ -29,9 +29,14 @@ type store struct {
 
 	mu struct {
 		sync.Mutex
-		nextIno  uint64 // next inode number to hand out
-		inoLimit uint64 // persisted: numbers >= this are unreserved
-		inodes   uint64 // live inode count, for statfs
+		nextIno  uint64           // next inode number to hand out
+		inoLimit uint64           // persisted: numbers >= this are unreserved
+		inodes   uint64           // live inode count, for statfs
+		acls     uint64           // committed ACL count, as keyACLCount holds it (acl.go)
+		dirs     map[uint64]inode // committed directory inodes (dircache.go)
+		// xattrs: the namespace may have extended attributes; false
+		// only while none was found at open nor set since (xattr.go).
+		xattrs bool
 	}
 	syncReq chan chan error // group commit: one Sync serves every waiter
 	done    chan struct{}
@@ -55,6 +60,11 @@ func openStoreSized(dir string, log *slog.Logger, cacheBytes int64) (*store, err
 	opts := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithSyncWrites(false). // group commit below instead
+		// Writers are serialized by store.mu, so no two transactions
+		// can conflict: tracking every key read for conflict checks is
+		// pure cost. Badger's expvar metrics are not exported.
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
 		WithNumVersionsToKeep(1).
 		WithCompactL0OnClose(true).
 		// Bounded memory: the namespace's hot part is small. The memtable
@@ -115,6 +125,10 @@ func (s *store) init() error {
 		if err := tx.putU64(keyInoLimit, s.mu.inoLimit); err != nil {
 			return err
 		}
+		if s.mu.acls, err = tx.aclCount(); err != nil {
+			return err
+		}
+		s.mu.xattrs = tx.hasKeys([]byte{tXattr})
 		it := btx.NewIterator(badger.IteratorOptions{Prefix: []byte{tInode}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -133,40 +147,67 @@ func (s *store) update(fn func(tx *txn) error) error {
 	btx := s.db.NewTransaction(true)
 	defer btx.Discard()
 	tx := &txn{Txn: btx, now: time.Now().UnixNano(), s: s}
+	tx.inodeWrites = tx.inodeWritesBuf[:0]
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := btx.Commit(); err != nil {
+		s.commitFailed()
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return wire.Errorf(wire.CodeTooBig, "operation too large for one transaction")
 		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	s.mu.inodes = uint64(int64(s.mu.inodes) + tx.inodeDelta)
+	s.mu.acls = uint64(int64(s.mu.acls) + tx.aclDelta)
+	s.committed(tx.inodeWrites)
 	return nil
 }
 
+// commitFailed drops what the store keeps in memory of the committed
+// namespace and reloads it from Badger: what Badger kept of a failed
+// commit is not known. Called with mu held.
+func (s *store) commitFailed() {
+	s.mu.dirs = nil
+	err := s.db.View(func(btx *badger.Txn) error {
+		n, err := (&txn{Txn: btx}).aclCount()
+		s.mu.acls = n
+		return err
+	})
+	if err != nil {
+		s.mu.acls = 1 // unknown: look for ACLs
+	}
+}
+
 // dirChange is what a change did to the directories whose entries it
-// changed: each one's ctime before, its attributes after, and the
-// change's time, which is each one's ctime after (see wire.ChangeResp).
+// changed: each one's ctime before, its attributes after (in its inode
+// as the transaction wrote it), and the change's time, which is each
+// one's ctime after (see wire.ChangeResp).
 type dirChange struct {
-	was   map[uint64]int64
-	after map[uint64]wire.Attr
-	at    int64
+	dirs []touchedDir
+	at   int64
+}
+
+// dir returns what the change did to directory ino: its attributes
+// after and its ctime before; Ino 0 if it did not touch ino.
+func (c dirChange) dir(ino uint64) (after wire.Attr, was int64) {
+	for _, d := range c.dirs {
+		if d.n.Ino == ino {
+			return d.n.Attr, d.was
+		}
+	}
+	return wire.Attr{}, 0
 }
 
 // change is update for a change of directory entries.
 func (s *store) change(fn func(tx *txn) error) (dirChange, error) {
 	var c dirChange
 	err := s.update(func(tx *txn) error {
-		tx.touched = map[uint64]touchedDir{}
+		tx.touched = tx.touchedBuf[:0]
 		if err := fn(tx); err != nil {
 			return err
 		}
-		c = dirChange{was: map[uint64]int64{}, after: map[uint64]wire.Attr{}, at: tx.now}
-		for ino, d := range tx.touched {
-			c.was[ino], c.after[ino] = d.was, d.n.Attr
-		}
+		c = dirChange{dirs: tx.touched, at: tx.now}
 		return nil
 	})
 	return c, err

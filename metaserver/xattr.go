@@ -62,8 +62,22 @@ func (tx *txn) xattrNames(ino uint64) ([]string, error) {
 	return names, nil
 }
 
+// putXattr sets an attribute. Every attribute is set here, so that the
+// store knows whether the namespace may have any (deleteXattrs).
+func (tx *txn) putXattr(ino uint64, name string, value []byte) error {
+	if tx.s != nil {
+		tx.s.mu.xattrs = true
+	}
+	return tx.Set(xattrKey(ino, name), value)
+}
+
 // deleteXattrs removes every attribute of ino; deleteInode calls it.
+// While no attribute was ever set in the namespace (the common case)
+// there is nothing to look for.
 func (tx *txn) deleteXattrs(ino uint64) error {
+	if tx.s != nil && !tx.s.mu.xattrs {
+		return nil
+	}
 	names, err := tx.xattrNames(ino)
 	if err != nil {
 		return err
@@ -164,7 +178,7 @@ func (s *store) setXattr(req *wire.SetXattrReq) (attr wire.Attr, err error) {
 			}
 		}
 		if keep {
-			if err := tx.Set(xattrKey(req.Ino, req.Name), bytes.Clone(req.Value)); err != nil {
+			if err := tx.putXattr(req.Ino, req.Name, bytes.Clone(req.Value)); err != nil {
 				return err
 			}
 		} else if exists {

@@ -201,6 +201,58 @@ func TestACLInherit(t *testing.T) {
 	}
 }
 
+// TestXattrGoesWithItsInodeAfterReopen: a store reopened over a
+// namespace with extended attributes still deletes a file's attributes
+// with the file (unlinks look for attributes only while the namespace
+// may have some).
+func TestXattrGoesWithItsInodeAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := mk(t, s, RootIno, "f", modeFile)
+	setX(t, s, f.Ino, "user.a", "1")
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = openStore(dir, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if err := unlink(s, RootIno, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if n := xattrKeys(t, s, f.Ino); n != 0 {
+		t.Fatalf("%d attributes outlived their inode", n)
+	}
+}
+
+// TestACLInheritAfterReopen: a store reopened over a namespace with a
+// default ACL knows it has ACLs, so new files still inherit it (changes
+// look for ACLs only while the namespace has some).
+func TestACLInheritAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := mk(t, s, RootIno, "d", modeDir)
+	def := aclBytes(aclEntry{aclUserObj, 7, 0}, aclEntry{aclUser, 5, 9}, aclEntry{aclGroupObj, 5, 0}, aclEntry{aclMask, 5, 0}, aclEntry{aclOther, 0, 0})
+	setX(t, s, d.Ino, aclDefault, string(def))
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = openStore(dir, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	f := mk(t, s, d.Ino, "f", modeFile)
+	if _, err := s.getXattr(&wire.XattrReq{Ino: f.Ino, Name: aclAccess}); err != nil {
+		t.Fatalf("a file made after reopening did not inherit the default ACL: %v", err)
+	}
+}
+
 // TestACLCount: the namespace's count of ACLs follows sets, inheritance,
 // removals and deleted inodes (mounts skip per-inode ACL lookups at 0).
 func TestACLCount(t *testing.T) {
@@ -209,6 +261,12 @@ func TestACLCount(t *testing.T) {
 		t.Helper()
 		if n, err := s.aclCount(); err != nil || n != want {
 			t.Fatalf("ACL count %d, %v; want %d", n, err, want)
+		}
+		s.mu.Lock()
+		inMemory := s.mu.acls
+		s.mu.Unlock()
+		if inMemory != want {
+			t.Fatalf("ACL count in memory %d; want %d", inMemory, want)
 		}
 	}
 	count(0)

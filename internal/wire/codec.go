@@ -47,8 +47,13 @@ type Bulk interface {
 	Payload() []byte
 }
 
+// marshalCap is the room Marshal starts with: every small message fits
+// (a ChangeResp takes 216 bytes), so encoding one is one allocation
+// rather than one per doubling.
+const marshalCap = 256
+
 // Marshal encodes m into a fresh slice.
-func Marshal(m Message) []byte { return m.Append(nil) }
+func Marshal(m Message) []byte { return m.Append(make([]byte, 0, marshalCap)) }
 
 // Unmarshal decodes m from b, which must be consumed exactly.
 func Unmarshal(b []byte, m Message) error {
