@@ -41,16 +41,20 @@ const (
 )
 
 // writeFrame writes a frame header (kind, then the body's length) and m's
-// encoding. A Bulk message's payload is written from its own slice.
+// encoding, encoded straight after the header in one buffer. A Bulk
+// message's payload is written from its own slice.
 func writeFrame(w io.Writer, kind []byte, m wire.Message) error {
-	var body, payload []byte
+	hlen := len(kind) + 4
+	frame := append(make([]byte, 0, hlen+256), kind...)
+	frame = append(frame, 0, 0, 0, 0) // the body's length, once known
+	var payload []byte
 	if b, ok := m.(wire.Bulk); ok {
-		body, payload = b.AppendHead(nil), b.Payload()
+		frame, payload = b.AppendHead(frame), b.Payload()
 	} else {
-		body = wire.Marshal(m)
+		frame = m.Append(frame)
 	}
-	head := binary.BigEndian.AppendUint32(kind, uint32(len(body)+len(payload)))
-	if _, err := w.Write(append(head, body...)); err != nil {
+	binary.BigEndian.PutUint32(frame[hlen-4:hlen], uint32(len(frame)-hlen+len(payload)))
+	if _, err := w.Write(frame); err != nil {
 		return err
 	}
 	if len(payload) > 0 {
