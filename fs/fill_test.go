@@ -90,15 +90,7 @@ func TestRandomReadFillsPageCache(t *testing.T) {
 	size := 2*fillBlock + 5000 // a partial page at the end
 	want := randomBytes(1, size)
 	writeFile(t, c.Path("f"), want)
-	_, second := c.AddMount(t)
-	f, err := os.Open(filepath.Join(second, "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
-		t.Fatal(err)
-	}
+	f := openRandomOnNewMount(t, c, "f")
 	buf := make([]byte, 4096)
 	if _, err := f.ReadAt(buf, fillBlock+fillBlock/2); err != nil {
 		t.Fatal(err)
@@ -243,15 +235,7 @@ func TestRandomReadsWarmWholeFile(t *testing.T) {
 	size := 8*fillBlock + 5000 // a partial page at the end
 	want := randomBytes(30, size)
 	writeFile(t, c.Path("f"), want)
-	_, second := c.AddMount(t)
-	f, err := os.Open(filepath.Join(second, "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
-		t.Fatal(err)
-	}
+	f := openRandomOnNewMount(t, c, "f")
 	for round := range 2 {
 		warmedByRandomReads(t, f, size, 16, fmt.Sprintf("round %d, after 16 random reads", round))
 		checkContent(t, f, want, "whole file")
@@ -274,15 +258,7 @@ func TestWholeWarmBounded(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Replicas: 1, WarmFileBytes: 4 * fillBlock})
 	size := 8 * fillBlock
 	writeFile(t, c.Path("f"), randomBytes(31, size))
-	_, second := c.AddMount(t)
-	f, err := os.Open(filepath.Join(second, "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
-		t.Fatal(err)
-	}
+	f := openRandomOnNewMount(t, c, "f")
 	const reads = 16
 	readAtRandom(t, f, size, reads, 1)
 	time.Sleep(2 * time.Second) // the whole file would be warmed by now
@@ -407,4 +383,21 @@ func TestFillAndOtherMountsUpdate(t *testing.T) {
 		close(stop)
 		wg.Wait()
 	}
+}
+
+// openRandomOnNewMount opens name on a second mount of c, which never
+// saw the file, for reading at random (FADV_RANDOM: no kernel
+// readahead). The file is closed when the test ends.
+func openRandomOnNewMount(t *testing.T, c *testcluster.Cluster, name string) *os.File {
+	t.Helper()
+	_, second := c.AddMount(t)
+	f, err := os.Open(filepath.Join(second, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

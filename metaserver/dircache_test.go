@@ -57,23 +57,14 @@ func TestDirCacheFollowsCommits(t *testing.T) {
 }
 
 // cachedRead reads ino in an update transaction, as a change does.
-func cachedRead(t *testing.T, s *store, ino uint64) string {
-	var out string
-	err := s.update(func(tx *txn) error {
-		n, err := tx.getInode(ino)
-		out = fmt.Sprintf("%+v %v", n, err)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func cachedRead(t *testing.T, s *store, ino uint64) string { return readInode(t, s.update, ino) }
 
 // badgerRead reads ino in a view, which does not use the cache.
-func badgerRead(t *testing.T, s *store, ino uint64) string {
+func badgerRead(t *testing.T, s *store, ino uint64) string { return readInode(t, s.view, ino) }
+
+func readInode(t *testing.T, run func(func(tx *txn) error) error, ino uint64) string {
 	var out string
-	err := s.view(func(tx *txn) error {
+	err := run(func(tx *txn) error {
 		n, err := tx.getInode(ino)
 		out = fmt.Sprintf("%+v %v", n, err)
 		return nil

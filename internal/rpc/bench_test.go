@@ -18,25 +18,11 @@ import (
 // is the ceiling of the block upload path without hashing or disk: run
 // it with -cpuprofile to see quic-go's CPU per GiB.
 func BenchmarkBulkPut(b *testing.B) {
-	ca, _, err := pki.LoadOrCreate(filepath.Join(b.TempDir(), "ca.pem"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	conf, err := ca.TLSConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
 	mux := Mux{}
 	On(mux, wire.CPut, func(_ context.Context, r *wire.PutReq) (wire.Message, error) {
 		return &wire.Empty{}, nil
 	})
-	srv, err := Listen("127.0.0.1:0", conf, mux, slog.Default())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	cl := NewClient(conf)
-	defer cl.Close()
+	srv, cl := benchServer(b, mux)
 	ctx := context.Background()
 	data := make([]byte, 4<<20)
 	if err := cl.Call(ctx, srv.Addr(), wire.CPut, &wire.PutReq{Data: data}, &wire.Empty{}); err != nil {
@@ -74,25 +60,11 @@ func BenchmarkBulkPut(b *testing.B) {
 // BenchmarkSmallCall makes one small call after another, as the
 // metadata path does, and reports the packets each costs both ways.
 func BenchmarkSmallCall(b *testing.B) {
-	ca, _, err := pki.LoadOrCreate(filepath.Join(b.TempDir(), "ca.pem"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	conf, err := ca.TLSConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
 	mux := Mux{}
 	On(mux, wire.MGetAttr, func(_ context.Context, r *wire.InoReq) (wire.Message, error) {
 		return &wire.AttrResp{Attr: wire.Attr{Ino: r.Ino}}, nil
 	})
-	srv, err := Listen("127.0.0.1:0", conf, mux, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	cl := NewClient(conf)
-	defer cl.Close()
+	srv, cl := benchServer(b, mux)
 	ctx := context.Background()
 	call := func(i int) {
 		if err := cl.Call(ctx, srv.Addr(), wire.MGetAttr, &wire.InoReq{Ino: uint64(i)}, &wire.AttrResp{}); err != nil {
@@ -111,6 +83,27 @@ func BenchmarkSmallCall(b *testing.B) {
 	after := p.conn.ConnectionStats()
 	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/call")
 	b.ReportMetric(float64(after.PacketsSent+after.PacketsReceived-before.PacketsSent-before.PacketsReceived)/float64(b.N), "packets/call")
+}
+
+// benchServer serves mux on loopback and returns it with a client of the
+// same cluster; both are closed when the benchmark ends.
+func benchServer(b *testing.B, mux Mux) (*Server, *Client) {
+	ca, _, err := pki.LoadOrCreate(filepath.Join(b.TempDir(), "ca.pem"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conf, err := ca.TLSConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := Listen("127.0.0.1:0", conf, mux, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	cl := NewClient(conf)
+	b.Cleanup(cl.Close)
+	return srv, cl
 }
 
 // cpuTime is the CPU time (user and system) this process has used, on
