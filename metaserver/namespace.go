@@ -168,17 +168,23 @@ func (s *store) make(req *wire.MakeReq) (attr wire.Attr, dirs dirChange, err err
 		if err := tx.inheritACL(parent, n, req.Umask); err != nil {
 			return err
 		}
-		tx.touchDir(parent)
-		if err := tx.putInode(n); err != nil {
-			return err
-		}
-		if err := tx.putInode(parent); err != nil {
-			return err
-		}
 		attr = n.Attr
-		return tx.putDentry(req.Parent, req.Name, n)
+		return tx.addEntry(parent, req.Name, n)
 	})
 	return attr, dirs, err
+}
+
+// addEntry names n in parent: the new entry, n's inode and the touched
+// parent are written.
+func (tx *txn) addEntry(parent *inode, name string, n *inode) error {
+	tx.touchDir(parent)
+	if err := tx.putInode(n); err != nil {
+		return err
+	}
+	if err := tx.putInode(parent); err != nil {
+		return err
+	}
+	return tx.putDentry(parent.Ino, name, n)
 }
 
 func (s *store) link(req *wire.LinkReq) (attr wire.Attr, dirs dirChange, err error) {
@@ -208,15 +214,8 @@ func (s *store) link(req *wire.LinkReq) (attr wire.Attr, dirs dirChange, err err
 		}
 		n.Nlink++
 		n.Ctime = tx.now
-		tx.touchDir(parent)
-		if err := tx.putInode(n); err != nil {
-			return err
-		}
-		if err := tx.putInode(parent); err != nil {
-			return err
-		}
 		attr = n.Attr
-		return tx.putDentry(req.Parent, req.Name, n)
+		return tx.addEntry(parent, req.Name, n)
 	})
 	return attr, dirs, err
 }
