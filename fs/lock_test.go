@@ -41,15 +41,14 @@ func lockTrace(t *testing.T, path string) []string {
 	names := map[*os.File]string{a: "a", b: "b"}
 	types := map[int16]string{unix.F_RDLCK: "R", unix.F_WRLCK: "W", unix.F_UNLCK: "U"}
 	// FUSE delivers the release of a description's flock and OFD locks
-	// after close(2) returns (FUSE_RELEASE is asynchronous), so a step
-	// right after a close may retry for a moment; on ext4 it never must.
-	afterClose := false
+	// after close(2) returns (FUSE_RELEASE is asynchronous, and each lock
+	// owner's release is its own call), so the steps in the 2 s after a
+	// close may retry; on ext4 they never must.
+	var releasing time.Time // until when steps retry
 	retry := func(op func() error) error {
-		deadline := time.Now().Add(2 * time.Second)
 		for {
 			err := op()
-			if err == nil || !afterClose || time.Now().After(deadline) {
-				afterClose = false
+			if err == nil || time.Now().After(releasing) {
 				return err
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -102,7 +101,7 @@ func lockTrace(t *testing.T, path string) []string {
 	set(a, unix.F_WRLCK, 0, 0)
 	// Closing a description releases its OFD and flock locks.
 	b.Close()
-	afterClose = true
+	releasing = time.Now().Add(2 * time.Second)
 	flock(a, unix.LOCK_EX|unix.LOCK_NB)
 	c, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -112,7 +111,7 @@ func lockTrace(t *testing.T, path string) []string {
 	names[c] = "c"
 	set(c, unix.F_WRLCK, 0, 0)
 	a.Close()
-	afterClose = true
+	releasing = time.Now().Add(2 * time.Second)
 	set(c, unix.F_WRLCK, 0, 0)
 	flock(c, unix.LOCK_EX|unix.LOCK_NB)
 	return trace
