@@ -206,20 +206,11 @@ func TestACLInherit(t *testing.T) {
 // with the file (unlinks look for attributes only while the namespace
 // may have some).
 func TestXattrGoesWithItsInodeAfterReopen(t *testing.T) {
-	dir := t.TempDir()
-	s, err := openStore(dir, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := mk(t, s, RootIno, "f", modeFile)
-	setX(t, s, f.Ino, "user.a", "1")
-	if err := s.close(); err != nil {
-		t.Fatal(err)
-	}
-	if s, err = openStore(dir, quietLog()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
+	var f wire.Attr
+	s := reopenedStore(t, func(s *store) {
+		f = mk(t, s, RootIno, "f", modeFile)
+		setX(t, s, f.Ino, "user.a", "1")
+	})
 	if err := unlink(s, RootIno, "f"); err != nil {
 		t.Fatal(err)
 	}
@@ -232,25 +223,37 @@ func TestXattrGoesWithItsInodeAfterReopen(t *testing.T) {
 // default ACL knows it has ACLs, so new files still inherit it (changes
 // look for ACLs only while the namespace has some).
 func TestACLInheritAfterReopen(t *testing.T) {
+	var d wire.Attr
+	s := reopenedStore(t, func(s *store) {
+		d = mk(t, s, RootIno, "d", modeDir)
+		def := aclBytes(aclEntry{aclUserObj, 7, 0}, aclEntry{aclUser, 5, 9}, aclEntry{aclGroupObj, 5, 0}, aclEntry{aclMask, 5, 0}, aclEntry{aclOther, 0, 0})
+		setX(t, s, d.Ino, aclDefault, string(def))
+	})
+	f := mk(t, s, d.Ino, "f", modeFile)
+	if _, err := s.getXattr(&wire.XattrReq{Ino: f.Ino, Name: aclAccess}); err != nil {
+		t.Fatalf("a file made after reopening did not inherit the default ACL: %v", err)
+	}
+}
+
+// reopenedStore returns a store opened over a namespace that setup made
+// in a store since closed: what the store loads at open, not what it
+// learned while setup ran. It is closed when the test ends.
+func reopenedStore(t *testing.T, setup func(s *store)) *store {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := openStore(dir, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := mk(t, s, RootIno, "d", modeDir)
-	def := aclBytes(aclEntry{aclUserObj, 7, 0}, aclEntry{aclUser, 5, 9}, aclEntry{aclGroupObj, 5, 0}, aclEntry{aclMask, 5, 0}, aclEntry{aclOther, 0, 0})
-	setX(t, s, d.Ino, aclDefault, string(def))
+	setup(s)
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
 	if s, err = openStore(dir, quietLog()); err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
-	f := mk(t, s, d.Ino, "f", modeFile)
-	if _, err := s.getXattr(&wire.XattrReq{Ino: f.Ino, Name: aclAccess}); err != nil {
-		t.Fatalf("a file made after reopening did not inherit the default ACL: %v", err)
-	}
+	t.Cleanup(func() { s.close() })
+	return s
 }
 
 // TestACLCount: the namespace's count of ACLs follows sets, inheritance,
