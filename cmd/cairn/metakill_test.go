@@ -125,14 +125,23 @@ func TestProcessClusterMetaserverKill9(t *testing.T) {
 	}
 
 	// rm -rf of the tree, with the metaserver killed and started again
-	// in the middle: everything goes, and the namespace stays whole.
-	rm := startProc(t, "rm -rf on the mount", "rm", "-rf", tree)
-	time.Sleep(time.Second)
+	// in the middle: everything goes, and the namespace stays whole. rm
+	// takes about a second here, so it is stopped (SIGSTOP) once a few
+	// hundred entries are gone, to be sure it is still in the middle
+	// when the metaserver dies, and let go against the dead one.
+	rm := startProc(t, "rm -rf on the mount", "rm", "-rfv", tree)
+	waitFor(t, 120*time.Second, "rm to remove 200 entries", func() bool {
+		return strings.Count(rm.stdout.String(), "\n") >= 200 || rm.exited()
+	})
+	rm.signal(t, syscall.SIGSTOP)
 	if rm.exited() {
-		t.Fatalf("rm -rf ended within 1s, before the kill: %s", rm.stderr.String())
+		t.Fatalf("rm -rf ended before the kill: %s", rm.stderr.String())
 	}
+	t.Logf("rm -rf: killing the metaserver %d entries in", strings.Count(rm.stdout.String(), "\n"))
 	meta.cmd.Process.Kill()
 	meta.wait(t, 10*time.Second)
+	rm.signal(t, syscall.SIGCONT)
+	time.Sleep(time.Second)
 	meta = startMeta(4)
 	if code := rm.wait(t, 300*time.Second); code != 0 {
 		t.Errorf("rm -rf on the mount across a metaserver restart: exit %d: %s", code, rm.stderr.String())
