@@ -197,32 +197,40 @@ func readAtRandom(t *testing.T, f *os.File, size, n int, seed uint64) {
 
 // warmedByRandomReads reads f at random (readAtRandom) and waits until
 // all of its first size bytes are in the kernel's page cache. The page
-// cache is the machine's: if pages go while it waits (drop_caches by
-// another program), it reads again, up to three times.
+// cache is the machine's: this one runs DAMON, which reclaims page cache
+// it finds cold, and other programs may drop caches. If pages go while
+// it waits, or the count stops growing short of the whole file for 5 s
+// (pages went before it looked), it drops the file's pages and starts
+// again, up to three times.
 func warmedByRandomReads(t *testing.T, f *os.File, size, reads int, what string) {
 	t.Helper()
 	pages := (size + 4095) / 4096
 	for try := range 3 {
 		readAtRandom(t, f, size, reads, uint64(try))
 		deadline := time.Now().Add(20 * time.Second)
-		seen := 0
+		seen, grew := 0, time.Now()
 		for {
 			n := resident(t, f, size)
 			if n == pages {
 				return
 			}
-			if n < seen {
-				t.Logf("%s: %d pages resident after %d: dropped from outside; reading again", what, n, seen)
+			if n < seen || time.Since(grew) > 5*time.Second {
+				t.Logf("%s: %d of %d pages resident (%d seen before): taken from outside; reading again", what, n, pages, seen)
 				break
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: %d of %d pages resident", what, n, pages)
 			}
-			seen = n
+			if n > seen {
+				seen, grew = n, time.Now()
+			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Fatalf("%s: pages kept going", what)
+	t.Fatalf("%s: never all resident in three tries", what)
 }
 
 // TestRandomReadsWarmWholeFile: a file read at random, on a mount that
