@@ -112,11 +112,11 @@ func (s *diskStore) put(id block.ID, data []byte) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := filepath.Join(s.dir, "tmp", id.String()+"."+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, direct, err := createBlockFile(tmp)
 	if err != nil {
 		return ioErr("create block file", err)
 	}
-	_, err = f.Write(encodeBlockFile(data))
+	err = writeBlockFile(f, direct, encodeBlockFile(data))
 	if err == nil {
 		dirSynced := make(chan error, 1)
 		go func() { dirSynced <- syncDir(filepath.Join(s.dir, "tmp")) }()
