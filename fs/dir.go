@@ -15,6 +15,7 @@ type dirHandle struct {
 	open    *client.File // keeps the directory's attributes if it is removed while open
 	mu      sync.Mutex   // guards listing (the kernel sends one readdir at a time; Held reads it too)
 	listing listing
+	reused  bool // the listing is a recent one's, without entries' attributes (recentlisting.go)
 }
 
 func (f *FS) OpenDir(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
@@ -68,9 +69,14 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	start := int(in.Offset)
 	if start == 0 { // a fresh listing or rewinddir: start over
 		d.listing.reset()
+		at := f.setAttr.changes.Load()
 		defer f.setAttr.changing()() // the atime may move
 		epoch := f.dirs.begin(d.ino)
 		defer f.listed(d, epoch)
+		d.reused = f.recent.take(d.ino, at, &d.listing)
+		if !d.reused {
+			defer func() { f.recent.keep(d.ino, at, f.setAttr.changes.Load(), &d.listing) }()
+		}
 	}
 	if start > 2 {
 		// A seekdir back past what the listing keeps may have to go on
@@ -100,7 +106,7 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 		if eo == nil {
 			return fuse.OK
 		}
-		if e.Attr.Ino != 0 { // "." and ".." carry no entry
+		if e.Attr.Ino != 0 && !d.reused { // "." and ".." carry no entry
 			f.fillEntry(&e.Attr, eo)
 		}
 	}

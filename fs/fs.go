@@ -40,6 +40,7 @@ type FS struct {
 	pages   pageCache     // when an open may keep the kernel's page cache (cache.go)
 	dirs    dirAttrs      // directories' attributes from this mount's own changes (dirattr.go)
 	setAttr setAttrReply  // the last SETATTR's answer, for the GETATTR before a chown (setattrreply.go)
+	recent  recentListing // the last whole listing, for rm -r's second one (recentlisting.go)
 
 	mu struct {
 		sync.Mutex

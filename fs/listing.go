@@ -98,6 +98,13 @@ func (l *listing) fetch(ctx context.Context, c lister) error {
 	if err != nil {
 		return err
 	}
+	l.add(page)
+	return nil
+}
+
+// add appends page, the one after the kept entries, and marks where it
+// starts.
+func (l *listing) add(page wire.ReadDirResp) {
 	h := fnv.New64a()
 	for _, e := range page.Entries {
 		h.Write([]byte(e.Name))
@@ -115,7 +122,12 @@ func (l *listing) fetch(ctx context.Context, c lister) error {
 	if n := len(page.Entries); n > 0 {
 		l.next = page.Entries[n-1].Name
 	}
-	return nil
+}
+
+// fill makes a listing just reset the whole of a directory, entries,
+// with dir the directory's attributes (recentListing).
+func (l *listing) fill(entries []wire.DirEntry, dir wire.Attr) {
+	l.add(wire.ReadDirResp{Entries: entries, Dir: dir})
 }
 
 // dropBefore drops the kept pages before the one holding index i.
