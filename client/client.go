@@ -31,7 +31,7 @@ type Config struct {
 	CA          *pki.CA       // cluster CA; required
 	CacheBytes  int64         // block cache size; 256 MiB if zero
 	MaxInflight int           // blocks uploading at once; 8 if zero
-	Readahead   int           // blocks prefetched ahead of a sequential reader; 4 if zero
+	Readahead   int           // blocks prefetched ahead of a sequential reader; 16 if zero
 	Replicas    int           // copies of each block this client writes; the cluster's setting if zero
 	Timeout     time.Duration // how long to retry an unreachable metaserver; 60s if zero
 	Log         *slog.Logger  // slog.Default() if nil
