@@ -143,7 +143,13 @@ func (p *peer) roundTrip(ctx context.Context, m wire.Method, req wire.Message) (
 		}
 		return frame, err
 	}
-	frame = respFrame{status: kind[0], body: out}
+	frame = respFrame{body: out}
+	if kind[0] != statusOK {
+		var em wire.ErrorMessage
+		if frame.err = wire.Unmarshal(out, &em); frame.err == nil {
+			frame.err = &em.Err
+		}
+	}
 	reusable = !frame.endsStream()
 	return frame, nil
 }
@@ -182,29 +188,23 @@ func abandon(st *quic.Stream) {
 	st.CancelWrite(2)
 }
 
+// respFrame is an answer as read from its stream.
 type respFrame struct {
-	status byte
-	body   []byte
+	body []byte // the encoded answer, if the call succeeded
+	err  error  // else the server's *wire.Error, or why it could not be decoded
 }
 
 // endsStream reports whether the server ended the stream after this
 // answer: it does after a request frame it could not read to its end
 // (CodeMalformed), since it cannot tell where the next frame starts.
 func (f respFrame) endsStream() bool {
-	if f.status == statusOK {
-		return false
-	}
-	var em wire.ErrorMessage
-	return wire.Unmarshal(f.body, &em) != nil || em.Err.Code == wire.CodeMalformed
+	var we *wire.Error
+	return f.err != nil && (!errors.As(f.err, &we) || we.Code == wire.CodeMalformed)
 }
 
 func decodeResponse(f respFrame, resp wire.Message) error {
-	if f.status != statusOK {
-		var em wire.ErrorMessage
-		if err := wire.Unmarshal(f.body, &em); err != nil {
-			return err
-		}
-		return &em.Err
+	if f.err != nil {
+		return f.err
 	}
 	return wire.Unmarshal(f.body, resp)
 }
