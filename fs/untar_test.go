@@ -22,7 +22,16 @@ func tarStyleFile(path string, data []byte, mtime time.Time, more bool) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	// Closed once: a second close could close a descriptor that another
+	// goroutine of the test process (the in-process cluster) just opened.
+	err = tarStyleSteps(fd, data, mtime, more)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func tarStyleSteps(fd int, data []byte, mtime time.Time, more bool) error {
 	if _, err := unix.Write(fd, data); err != nil {
 		return err
 	}
@@ -38,10 +47,7 @@ func tarStyleFile(path string, data []byte, mtime time.Time, more bool) error {
 	if err := unix.Fchown(fd, 0, 0); err != nil {
 		return err
 	}
-	if err := unix.Fchmod(fd, 0o644); err != nil {
-		return err
-	}
-	return unix.Close(fd)
+	return unix.Fchmod(fd, 0o644)
 }
 
 // TestTarStyleWritesKeepTheirTimes checks that the time futimens sets on
