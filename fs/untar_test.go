@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-fs/cairn/internal/block"
 	"github.com/cairn-fs/cairn/internal/testcluster"
 	"github.com/cairn-fs/cairn/internal/wire"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,16 @@ func tarStyleFile(path string, data []byte, mtime time.Time, more bool) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	// Closed once: a second close could close a descriptor that another
+	// goroutine of the test process (the in-process cluster) just opened.
+	err = tarStyleSteps(fd, data, mtime, more)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func tarStyleSteps(fd int, data []byte, mtime time.Time, more bool) error {
 	if _, err := unix.Write(fd, data); err != nil {
 		return err
 	}
@@ -37,10 +47,7 @@ func tarStyleFile(path string, data []byte, mtime time.Time, more bool) error {
 	if err := unix.Fchown(fd, 0, 0); err != nil {
 		return err
 	}
-	if err := unix.Fchmod(fd, 0o644); err != nil {
-		return err
-	}
-	return unix.Close(fd)
+	return unix.Fchmod(fd, 0o644)
 }
 
 // TestTarStyleWritesKeepTheirTimes checks that the time futimens sets on
@@ -155,5 +162,100 @@ func TestTarStyleFileRoundTrips(t *testing.T) {
 	}
 	if st.Size != int64(len("first and more")) {
 		t.Fatalf("size %d after a write that followed futimens, want %d", st.Size, len("first and more"))
+	}
+}
+
+// storedOn reports whether chunkserver i holds block id on its disk.
+func storedOn(c *testcluster.Cluster, i int, id block.ID) bool {
+	h := id.String()
+	_, err := os.Stat(filepath.Join(c.ChunkDir(i), "blocks", h[:2], h))
+	return err == nil
+}
+
+// waitStored waits until chunkserver i holds block id, and fails the
+// test if it does not within 10 s.
+func waitStored(t *testing.T, c *testcluster.Cluster, i int, id block.ID, while string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !storedOn(c, i, id); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("block %s not on the chunkserver 10 s after %s", id.Short(), while)
+		}
+	}
+}
+
+// TestTarStyleUploadStartsAtSetAttr: the futimens that follows a file's
+// writes starts their upload (flush-behind), so that the chunkserver's
+// fsync overlaps the attribute changes instead of starting at close: the
+// block is stored while the file is still open, and nothing is committed
+// before close (or fsync). A write after the upload goes into a block of
+// its own, and close commits both, in order: another mount sees every
+// byte, with the time futimens set only if no write followed it.
+func TestTarStyleUploadStartsAtSetAttr(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Chunkservers: 1, Replicas: 1})
+	_, other := c.AddMount(t)
+	set := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	for _, tc := range []struct {
+		name          string
+		fsync, append bool
+	}{{name: "plain"}, {name: "fsync", fsync: true}, {name: "append", append: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := randomBytes(uint64(len(tc.name)), 3000)
+			fd, err := unix.Open(filepath.Join(c.MountDir, tc.name), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed := false
+			defer func() {
+				if !closed {
+					unix.Close(fd)
+				}
+			}()
+			if _, err := unix.Write(fd, data); err != nil {
+				t.Fatal(err)
+			}
+			commits := c.Client.MetaCalls(wire.MCommit)
+			ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(set.UnixNano())}
+			if err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
+				t.Fatal(err)
+			}
+			waitStored(t, c, 0, block.Sum(data), "futimens, with the file still open")
+			if n := c.Client.MetaCalls(wire.MCommit) - commits; n != 0 {
+				t.Fatalf("%d commits before close; the upload must not commit", n)
+			}
+			want, wantCommits := data, uint64(1)
+			if tc.fsync {
+				if err := unix.Fsync(fd); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := os.ReadFile(filepath.Join(other, tc.name)); err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("another mount read %d bytes (err %v) after fsync, want the %d written", len(got), err, len(data))
+				}
+			}
+			if tc.append {
+				tail := randomBytes(99, 500)
+				if _, err := unix.Write(fd, tail); err != nil {
+					t.Fatal(err)
+				}
+				want = append(bytes.Clone(data), tail...)
+			}
+			closed = true
+			if err := unix.Close(fd); err != nil {
+				t.Fatal(err)
+			}
+			if n := c.Client.MetaCalls(wire.MCommit) - commits; n != wantCommits {
+				t.Fatalf("%d commits by close, want %d", n, wantCommits)
+			}
+			p := filepath.Join(other, tc.name)
+			if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("another mount read %d bytes (err %v) after close, want the %d written", len(got), err, len(want))
+			}
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keeps := !tc.append; st.ModTime().Equal(set) != keeps {
+				t.Fatalf("mtime %v after close; futimens set %v, and a write after it should move it: %v", st.ModTime(), set, tc.append)
+			}
+		})
 	}
 }
