@@ -118,6 +118,12 @@ func (s *modelSide) execData(o modelOp, fd int) opResult {
 			r.errno = modelErrno(err)
 			return r
 		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			// How much would be mapped depends on the directory's size,
+			// which differs between file systems.
+			r.text = "(directory: not mapped)"
+			return r
+		}
 		n := max(0, min(o.n, st.Size-o.off))
 		r.ret, r.hasRet = n, true
 		if n == 0 {
