@@ -2,6 +2,7 @@ package metaserver_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -204,4 +205,45 @@ func TestGCReturningChunkserver(t *testing.T) {
 	}
 	c.StartChunk(t, 0)
 	waitFor(t, 10*time.Second, "the returning chunkserver's copy is collected", allCopies(c, []block.ID{id}, 0))
+}
+
+// TestGCOrphansAgedAtTheSnapshot: a reconcile pass reads the references
+// in one snapshot and then lists the chunkservers. A chunkserver that
+// died but is not yet marked down holds the listings after its own for a
+// handshake timeout (5s), so blocks uploaded and committed after the
+// snapshot show up in them older than the grace period and referenced by
+// nothing: they must not be deleted as orphans.
+func TestGCOrphansAgedAtTheSnapshot(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Chunkservers: 4, NoMount: true, GCGrace: grace,
+		ReconcileEvery: 200 * time.Millisecond, DownAfter: time.Minute})
+	first := 0 // the chunkserver listed first: the map is sorted by ID
+	for i, cs := range c.Chunks {
+		if cs.ID() < c.Chunks[first].ID() {
+			first = i
+		}
+	}
+	c.StopChunk(t, first)
+	var survivors []int
+	for i := range c.Chunks {
+		if i != first {
+			survivors = append(survivors, i)
+		}
+	}
+	files := map[string][]byte{}
+	for start := time.Now(); time.Since(start) < 6*time.Second; {
+		name := fmt.Sprintf("f%d", len(files))
+		files[name] = randomBytes(100000)
+		writeAPI(t, c, name, files[name])
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(6 * time.Second) // passes whose listings came 5s after their snapshot
+	ids, lost := fileBlocks(files), 0
+	for _, id := range ids {
+		if copiesOn(c, id, survivors) != 3 {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d blocks written while a dead chunkserver held up the listings lost copies", lost, len(ids))
+	}
 }
