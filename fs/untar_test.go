@@ -21,9 +21,14 @@ func tarStyleFile(path string, data []byte, mtime time.Time, more bool) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	// Closed once, by the os.File: a second close(2) of the number would
+	// close whatever the process opened under it meanwhile (the close's
+	// FLUSH runs after the number is free, while the in-process cluster
+	// stores the file's block).
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
 	if _, err := unix.Write(fd, data); err != nil {
-		return err
+		return fmt.Errorf("write: %w", err)
 	}
 	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
 	if err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
@@ -31,16 +36,16 @@ func tarStyleFile(path string, data []byte, mtime time.Time, more bool) error {
 	}
 	if more {
 		if _, err := unix.Write(fd, []byte("tail")); err != nil {
-			return err
+			return fmt.Errorf("write after futimens: %w", err)
 		}
 	}
 	if err := unix.Fchown(fd, 0, 0); err != nil {
-		return err
+		return fmt.Errorf("fchown: %w", err)
 	}
 	if err := unix.Fchmod(fd, 0o644); err != nil {
-		return err
+		return fmt.Errorf("fchmod: %w", err)
 	}
-	return unix.Close(fd)
+	return f.Close()
 }
 
 // TestTarStyleWritesKeepTheirTimes checks that the time futimens sets on
