@@ -226,6 +226,9 @@ func TestGCReturningChunkserver(t *testing.T) {
 // snapshot show up in them older than the grace period and referenced by
 // nothing: they must not be deleted as orphans.
 func TestGCOrphansAgedAtTheSnapshot(t *testing.T) {
+	// A writer commits within the grace period of its upload, even on a
+	// loaded machine; the listings come 5 s after the snapshot, later.
+	const grace = 2 * time.Second
 	c := testcluster.Start(t, testcluster.Options{Chunkservers: 4, NoMount: true, GCGrace: grace,
 		ReconcileEvery: 200 * time.Millisecond, DownAfter: time.Minute})
 	first := 0 // the chunkserver listed first: the map is sorted by ID
@@ -248,7 +251,7 @@ func TestGCOrphansAgedAtTheSnapshot(t *testing.T) {
 		writeAPI(t, c, name, files[name])
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(6 * time.Second) // passes whose listings came 5s after their snapshot
+	time.Sleep(grace + 6*time.Second) // passes whose listings came 5s after their snapshot
 	ids, lost := fileBlocks(files), 0
 	for _, id := range ids {
 		if copiesOn(c, id, survivors) != 3 {
