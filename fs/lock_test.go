@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cairn-fs/cairn/internal/testcluster"
+	"github.com/cairn-fs/cairn/internal/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -348,11 +349,32 @@ func TestLockProcessesAndMounts(t *testing.T) {
 	}
 }
 
+// waitInSyscall waits until a thread of process pid is in system call
+// nr (/proc/PID/task/TID/syscall starts with its number).
+func waitInSyscall(t *testing.T, pid, nr int, what string) {
+	t.Helper()
+	prefix := strconv.Itoa(nr) + " "
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && strings.HasPrefix(string(b), prefix) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not in system call %d after 10 s", what, nr)
+		}
+	}
+}
+
 // deadlockTrace has two processes lock 10 bytes each and then wait for
 // the other's: the second to wait must get EDEADLK, and the first gets
 // its lock when the second dies. path1 and path2 name the same file
-// (on cairn, through two mounts).
-func deadlockTrace(t *testing.T, path1, path2 string) []string {
+// (on cairn, through two mounts). The first must be waiting before the
+// second asks: it is once it sleeps in fcntl(2) and, on cairn, once its
+// mount has sent the request (lockCalls, the mount's MSetLock calls so
+// far; nil for a local file) and it had a moment to arrive.
+func deadlockTrace(t *testing.T, path1, path2 string, lockCalls func() uint64) []string {
 	if err := os.WriteFile(path1, make([]byte, 100), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -369,8 +391,18 @@ func deadlockTrace(t *testing.T, path1, path2 string) []string {
 			trace = append(trace, name+" still waiting")
 		}
 	}
+	var calls uint64
+	if lockCalls != nil {
+		calls = lockCalls()
+	}
 	fmt.Fprintln(p1.stdin)
-	time.Sleep(200 * time.Millisecond) // p1 is waiting now
+	waitInSyscall(t, p1.cmd.Process.Pid, unix.SYS_FCNTL, "the first helper's F_SETLKW")
+	for deadline := time.Now().Add(10 * time.Second); lockCalls != nil && lockCalls() == calls; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first helper's mount sent no lock request in 10 s")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // from the mount to the metaserver
 	fmt.Fprintln(p2.stdin)
 	next(p2, "second")
 	p2.kill()
@@ -380,10 +412,10 @@ func deadlockTrace(t *testing.T, path1, path2 string) []string {
 
 func TestLockDeadlockDetected(t *testing.T) {
 	local := filepath.Join(t.TempDir(), "f")
-	want := deadlockTrace(t, local, local)
+	want := deadlockTrace(t, local, local, nil)
 	c := testcluster.Start(t, testcluster.Options{})
 	_, mnt2 := c.AddMount(t)
-	got := deadlockTrace(t, c.Path("f"), filepath.Join(mnt2, "f"))
+	got := deadlockTrace(t, c.Path("f"), filepath.Join(mnt2, "f"), func() uint64 { return c.Client.MetaCalls(wire.MSetLock) })
 	if !slices.Equal(got, want) {
 		t.Fatalf("cairn (two mounts): %q\nlocal: %q", got, want)
 	}

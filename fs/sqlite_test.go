@@ -34,6 +34,15 @@ func sqlite3(t *testing.T, db, script string) (string, error) {
 	return out.String(), nil
 }
 
+// sqliteBusy is the writers' busy timeout (.timeout, in ms). SQLite's
+// busy handler polls, sleeping up to 100 ms between tries, while the
+// writers holding the lock take it again at once for their next
+// transaction: on a loaded machine (every lock is a metaserver round
+// trip, every commit two fsyncs) one writer can lose for as long as the
+// others take to finish, over a minute. A lock that is never released
+// still fails the test, after this long.
+const sqliteBusy = ".timeout 300000\n"
+
 // sqlite3All runs scripts[i] on dbs[i], all at once, and fails the test
 // if any of them fails.
 func sqlite3All(t *testing.T, dbs, scripts []string) {
@@ -82,7 +91,7 @@ CREATE TABLE counter(v INT); INSERT INTO counter VALUES(0);
 		scripts := make([]string, writers)
 		for w := range writers {
 			var script strings.Builder
-			script.WriteString(".timeout 60000\n")
+			script.WriteString(sqliteBusy)
 			for i := range txns {
 				fmt.Fprintf(&script, "BEGIN IMMEDIATE; INSERT INTO rows(writer, n, payload) VALUES(%d, %d, randomblob(%d)); UPDATE counter SET v = v + 1; COMMIT;\n", w, i, 100+(w*37+i*101)%3000)
 				if i%10 == 9 {
@@ -148,7 +157,7 @@ func TestSQLiteTwoMounts(t *testing.T) {
 			dbs[w] = filepath.Join(mnt2, "shared.db")
 		}
 		var script strings.Builder
-		script.WriteString(".timeout 60000\n")
+		script.WriteString(sqliteBusy)
 		for i := range txns {
 			fmt.Fprintf(&script, "BEGIN IMMEDIATE; INSERT INTO rows(writer, n, payload) VALUES(%d, %d, randomblob(%d)); COMMIT;\n", w, i, 200+(w*31+i*57)%5000)
 		}

@@ -31,9 +31,9 @@ import (
 
 // copyAt is one stored copy seen in a listing.
 type copyAt struct {
-	node int // index into the pass's map
-	age  time.Duration
-	size uint32 // bytes on the chunkserver's disk (compressed or not)
+	node int           // index into the pass's map
+	age  time.Duration // as of the pass's snapshot of the references
+	size uint32        // bytes on the chunkserver's disk (compressed or not)
 }
 
 func (s *Server) reconcileLoop() {
@@ -98,6 +98,12 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 	inv := make(map[block.ID][]copyAt)
 	listed := make(map[string]bool, len(m.Nodes))
 	nodeBlocks := make(map[string]uint64)
+	// A copy's age counts as of the snapshot, not of its listing, which
+	// may come much later (a dead node not yet marked down holds up the
+	// listings after its own): a block uploaded and committed since the
+	// snapshot is unreferenced in it, and only its age at the snapshot
+	// shows that its writer may still have been within the grace period.
+	snapshot := time.Now() // no later than the view's read timestamp
 	err := s.store.view(func(tx *txn) error {
 		// Blocks waiting out their grace period in this snapshot are not
 		// orphans, however old their files.
@@ -116,7 +122,8 @@ func (s *Server) reconcile(ctx context.Context, m cluster.Map) error {
 				continue
 			}
 			count, err := s.list(ctx, n, func(b wire.StoredBlock) {
-				inv[b.ID] = append(inv[b.ID], copyAt{node: i, age: time.Duration(b.Age), size: b.Size})
+				age := time.Duration(b.Age) - time.Since(snapshot)
+				inv[b.ID] = append(inv[b.ID], copyAt{node: i, age: age, size: b.Size})
 			})
 			if err != nil {
 				s.cfg.Log.Debug("list chunkserver", "chunkserver", n.Addr, "err", err)
