@@ -42,6 +42,14 @@ type Config struct {
 	// 10s if zero, and at most a quarter of the metaserver's grace period.
 	KeepUploadsAfter time.Duration
 
+	// CacheDir is where blocks read whole are kept on local disk
+	// (diskcache.go), so that reads that miss the memory cache find
+	// them there before the network; none if empty.
+	CacheDir string
+	// CacheDiskBytes bounds the disk cache; a quarter of the space free
+	// in CacheDir at start, at most 10 GiB, if zero.
+	CacheDiskBytes int64
+
 	// WarmFileBytes is the largest file that random reads warm whole into
 	// the kernel's page cache (fill.go); an eighth of the machine's memory
 	// if zero; negative: none.
@@ -53,6 +61,7 @@ type Client struct {
 	cfg     Config
 	rpc     *rpc.Client
 	cache   *blockCache
+	disk    *diskCache // nil without Config.CacheDir
 	fetches singleflight
 	fill    fillState     // background block fetches and kernel cache fills (fill.go)
 	upload  chan struct{} // semaphore: one token per block in flight
@@ -106,6 +115,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.KeepUploadsAfter <= 0 {
 		cfg.KeepUploadsAfter = 10 * time.Second
 	}
+	disk, err := openConfiguredDiskCache(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	rpc.CheckUDPBuffers(cfg.Log)
 	tlsConf, err := cfg.CA.TLSConfig()
 	if err != nil {
@@ -115,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:    cfg,
 		rpc:    rpc.NewClient(tlsConf),
 		cache:  newBlockCache(cfg.CacheBytes),
+		disk:   disk,
 		upload: make(chan struct{}, cfg.MaxInflight),
 		stop:   make(chan struct{}),
 	}
@@ -136,6 +150,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	go c.mapLoop()
 	go c.sessionLoop()
 	go c.keepLoop()
+	if disk != nil {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); disk.run(c.stop) }()
+	}
 	return c, nil
 }
 
