@@ -83,20 +83,34 @@ func (c *Client) getBlock(ctx context.Context, id block.ID) ([]byte, error) {
 			c.cache.add(id, data)
 			return data, nil
 		}
+		var outboard []byte
 		data, err := c.fromReplicas(ctx, id, func(addr string) ([]byte, error) {
 			var resp wire.GetResp
 			err := c.rpc.Call(ctx, addr, wire.CGet, &wire.BlockReq{ID: id}, &resp)
-			if err == nil && !id.Verify(resp.Data) {
-				err = wire.Errorf(wire.CodeCorrupt, "replica fails its hash")
+			if err == nil {
+				var ok bool
+				if outboard, ok = c.verifyFetched(id, resp.Data); !ok {
+					err = wire.Errorf(wire.CodeCorrupt, "replica fails its hash")
+				}
 			}
 			return resp.Data, err
 		})
 		if err == nil {
 			c.cache.add(id, data)
-			c.disk.put(id, data)
+			c.disk.put(id, data, outboard)
 		}
 		return data, err
 	})
+}
+
+// verifyFetched checks a block fetched whole against its ID. With a disk
+// cache, it computes the block's Bao outboard, which the cache's entry
+// keeps, in the same pass over the bytes.
+func (c *Client) verifyFetched(id block.ID, data []byte) (outboard []byte, ok bool) {
+	if c.disk == nil {
+		return nil, id.Verify(data)
+	}
+	return block.Outboard(id, data)
 }
 
 // groupFetch names one slice fetch, so that concurrent readers of the

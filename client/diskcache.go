@@ -69,8 +69,8 @@ type diskEntry struct {
 }
 
 type diskWrite struct {
-	id   block.ID
-	data []byte
+	id             block.ID
+	data, outboard []byte
 }
 
 // diskQueue bounds the blocks waiting to be written: a reader never waits
@@ -296,15 +296,15 @@ func (d *diskCache) forget(id block.ID) {
 	}
 }
 
-// put queues data, block id's verified bytes, to be written in the
-// background, unless it has an entry, the queue is full or the disk was
-// full lately.
-func (d *diskCache) put(id block.ID, data []byte) {
+// put queues data, block id's verified bytes, and their outboard to be
+// written in the background, unless it has an entry, the queue is full or
+// the disk was full lately.
+func (d *diskCache) put(id block.ID, data, outboard []byte) {
 	if d == nil || time.Now().UnixNano() < d.fullUntil.Load() || d.has(id) {
 		return
 	}
 	select {
-	case d.queue <- diskWrite{id, data}:
+	case d.queue <- diskWrite{id, data, outboard}:
 	default:
 	}
 }
@@ -314,26 +314,26 @@ func (d *diskCache) run(stop <-chan struct{}) {
 	for {
 		select {
 		case w := <-d.queue:
-			d.write(w.id, w.data)
+			d.write(w)
 		case <-stop:
 			return
 		}
 	}
 }
 
-// write stores block id's entry: it makes room for it (evicting the least
+// write stores w's entry: it makes room for it (evicting the least
 // recent entries), writes it to a temporary file and renames that into
 // place.
-func (d *diskCache) write(id block.ID, data []byte) {
-	outboard, ok := block.Outboard(id, data)
-	if !ok || d.has(id) {
+func (d *diskCache) write(w diskWrite) {
+	id := w.id
+	if d.has(id) {
 		return
 	}
-	size := pages(int64(len(outboard) + len(data)))
+	size := pages(int64(len(w.outboard) + len(w.data)))
 	if !d.reserve(size) {
 		return
 	}
-	if err := d.writeFile(id, outboard, data); err != nil {
+	if err := d.writeFile(id, w.outboard, w.data); err != nil {
 		d.release(size)
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 			d.fullUntil.Store(time.Now().Add(fullPause).UnixNano())
