@@ -2,7 +2,8 @@
 // program) uses. It sends namespace operations to the metaserver, cuts
 // written data into blocks that it hashes and uploads to the chunkservers
 // chosen by placement, commits the resulting extents on flush, and reads
-// blocks back (verifying each against its hash) through a memory cache.
+// blocks back (verifying each against its hash) through a memory cache
+// and, if configured, a disk cache (diskcache.go).
 //
 // Consistency: a mount sees its own writes at once; other mounts see them
 // after the writer's Flush (close) and their own next Open, which is the
