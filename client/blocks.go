@@ -68,9 +68,9 @@ func (c *Client) putBlock(ctx context.Context, id block.ID, data []byte) error {
 	return wire.Errorf(code, "block %s stored on %d of %d chunkservers: %v", id.Short(), stored, need, errors.Join(errs...))
 }
 
-// getBlock returns a block's content from the cache or from the first
-// replica that has a copy that verifies. Concurrent readers of one block
-// share one fetch.
+// getBlock returns a block's content from the memory cache, the disk
+// cache, or the first replica that has a copy that verifies (which the
+// disk cache then keeps). Concurrent readers of one block share one fetch.
 func (c *Client) getBlock(ctx context.Context, id block.ID) ([]byte, error) {
 	if data, ok := c.cache.get(id); ok {
 		return data, nil
@@ -79,19 +79,38 @@ func (c *Client) getBlock(ctx context.Context, id block.ID) ([]byte, error) {
 		if data, ok := c.cache.get(id); ok {
 			return data, nil
 		}
+		if data, ok := c.disk.get(id); ok {
+			c.cache.add(id, data)
+			return data, nil
+		}
+		var outboard []byte
 		data, err := c.fromReplicas(ctx, id, func(addr string) ([]byte, error) {
 			var resp wire.GetResp
 			err := c.rpc.Call(ctx, addr, wire.CGet, &wire.BlockReq{ID: id}, &resp)
-			if err == nil && !id.Verify(resp.Data) {
-				err = wire.Errorf(wire.CodeCorrupt, "replica fails its hash")
+			if err == nil {
+				var ok bool
+				if outboard, ok = c.verifyFetched(id, resp.Data); !ok {
+					err = wire.Errorf(wire.CodeCorrupt, "replica fails its hash")
+				}
 			}
 			return resp.Data, err
 		})
 		if err == nil {
 			c.cache.add(id, data)
+			c.disk.put(id, data, outboard)
 		}
 		return data, err
 	})
+}
+
+// verifyFetched checks a block fetched whole against its ID. With a disk
+// cache, it computes the block's Bao outboard, which the cache's entry
+// keeps, in the same pass over the bytes.
+func (c *Client) verifyFetched(id block.ID, data []byte) (outboard []byte, ok bool) {
+	if c.disk == nil {
+		return nil, id.Verify(data)
+	}
+	return block.Outboard(id, data)
 }
 
 // groupFetch names one slice fetch, so that concurrent readers of the
@@ -135,12 +154,17 @@ func (c *Client) getRange(ctx context.Context, id block.ID, blockLen, off, n uin
 	return out, nil
 }
 
-// fetchGroups fetches groups [lo, hi] of block id as a verified slice and
-// caches each group.
+// fetchGroups fetches groups [lo, hi] of block id as a verified slice,
+// from the disk cache or a replica, and caches each group in memory.
 func (c *Client) fetchGroups(ctx context.Context, id block.ID, blockLen uint64, lo, hi int32) ([]byte, error) {
 	return c.fetches.do(groupFetch{id, lo, hi}, func() ([]byte, error) {
 		off := uint64(lo) * block.SliceGroup
 		n := min(uint64(hi+1)*block.SliceGroup, blockLen) - off
+		data, ok := c.disk.getGroups(id, blockLen, off, n)
+		if ok {
+			c.cacheGroups(id, lo, hi, data)
+			return data, nil
+		}
 		data, err := c.fromReplicas(ctx, id, func(addr string) ([]byte, error) {
 			var resp wire.GetResp
 			err := c.rpc.Call(ctx, addr, wire.CGetRange, &wire.GetRangeReq{ID: id, Off: uint32(off), Len: uint32(n)}, &resp)
@@ -156,12 +180,18 @@ func (c *Client) fetchGroups(ctx context.Context, id block.ID, blockLen uint64, 
 		if err != nil {
 			return nil, err
 		}
-		for g := lo; g <= hi; g++ {
-			start := uint64(g-lo) * block.SliceGroup
-			c.cache.addKey(cacheKey{id, g}, data[start:min(start+block.SliceGroup, n):min(start+block.SliceGroup, n)])
-		}
+		c.cacheGroups(id, lo, hi, data)
 		return data, nil
 	})
+}
+
+// cacheGroups adds data, groups [lo, hi] of block id, to the memory cache.
+func (c *Client) cacheGroups(id block.ID, lo, hi int32, data []byte) {
+	n := uint64(len(data))
+	for g := lo; g <= hi; g++ {
+		start := uint64(g-lo) * block.SliceGroup
+		c.cache.addKey(cacheKey{id, g}, data[start:min(start+block.SliceGroup, n):min(start+block.SliceGroup, n)])
+	}
 }
 
 // fromReplicas calls get on the replicas of block id, in rank order (the

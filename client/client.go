@@ -2,7 +2,8 @@
 // program) uses. It sends namespace operations to the metaserver, cuts
 // written data into blocks that it hashes and uploads to the chunkservers
 // chosen by placement, commits the resulting extents on flush, and reads
-// blocks back (verifying each against its hash) through a memory cache.
+// blocks back (verifying each against its hash) through a memory cache
+// and, if configured, a disk cache (diskcache.go).
 //
 // Consistency: a mount sees its own writes at once; other mounts see them
 // after the writer's Flush (close) and their own next Open, which is the
@@ -42,6 +43,14 @@ type Config struct {
 	// 10s if zero, and at most a quarter of the metaserver's grace period.
 	KeepUploadsAfter time.Duration
 
+	// CacheDir is where blocks read whole are kept on local disk
+	// (diskcache.go), so that reads that miss the memory cache find
+	// them there before the network; none if empty.
+	CacheDir string
+	// CacheDiskBytes bounds the disk cache; a quarter of the space free
+	// in CacheDir at start, at most 10 GiB, if zero.
+	CacheDiskBytes int64
+
 	// WarmFileBytes is the largest file that random reads warm whole into
 	// the kernel's page cache (fill.go); an eighth of the machine's memory
 	// if zero; negative: none.
@@ -53,6 +62,7 @@ type Client struct {
 	cfg     Config
 	rpc     *rpc.Client
 	cache   *blockCache
+	disk    *diskCache // nil without Config.CacheDir
 	fetches singleflight
 	fill    fillState     // background block fetches and kernel cache fills (fill.go)
 	upload  chan struct{} // semaphore: one token per block in flight
@@ -106,6 +116,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.KeepUploadsAfter <= 0 {
 		cfg.KeepUploadsAfter = 10 * time.Second
 	}
+	disk, err := openConfiguredDiskCache(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	rpc.CheckUDPBuffers(cfg.Log)
 	tlsConf, err := cfg.CA.TLSConfig()
 	if err != nil {
@@ -115,6 +129,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:    cfg,
 		rpc:    rpc.NewClient(tlsConf),
 		cache:  newBlockCache(cfg.CacheBytes),
+		disk:   disk,
 		upload: make(chan struct{}, cfg.MaxInflight),
 		stop:   make(chan struct{}),
 	}
@@ -136,6 +151,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	go c.mapLoop()
 	go c.sessionLoop()
 	go c.keepLoop()
+	if disk != nil {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); disk.run(c.stop) }()
+	}
 	return c, nil
 }
 

@@ -50,7 +50,8 @@ import (
 // those, and the kernel's page cache by the file, which it may evict. If
 // it does (memory pressure, or fadvise(DONTNEED), which fio issues at
 // the end of each pass over the file), the random reads reach cairn again
-// and, once enough have, warm the whole file again.
+// and, once enough have, warm the whole file again: with a disk cache
+// (diskcache.go), from local disk rather than over the network.
 //
 // Another mount's commit does not stop fills: like this mount's own reads
 // until the next open, they carry the layout this open fetched; the next

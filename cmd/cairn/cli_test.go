@@ -417,10 +417,10 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	flagsOf := map[string][]string{
-		"up":     {"-meta-addr", "-replicas", "-chunkservers", "DATA_DIR MOUNTPOINT"},
+		"up":     {"-meta-addr", "-replicas", "-chunkservers", "-cache-dir", "-cache-disk-mb", "DATA_DIR MOUNTPOINT"},
 		"meta":   {"-data", "-listen"},
 		"chunk":  {"-data", "-meta", "-ca", "-listen"},
-		"mount":  {"-meta", "-ca", "MOUNTPOINT"},
+		"mount":  {"-meta", "-ca", "-cache-dir", "-cache-disk-mb", "MOUNTPOINT"},
 		"status": {"-meta", "-ca"},
 	}
 	for _, c := range subcommands {
@@ -516,6 +516,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"chunk", "--data", "d", "--ca", "c", "--memory-mb", "-5"}, []string{"--memory-mb must not be negative"}},
 		{[]string{"chunk", "--data", "d", "--ca", "c", "--receive-mb", "4"}, []string{"--receive-mb must be at least 5"}},
 		{[]string{"up", "--memory-mb", "-2", "d", "m"}, []string{"--memory-mb must not be negative"}},
+		{[]string{"up", "--cache-disk-mb", "-1", "d", "m"}, []string{"--cache-disk-mb must be at least 0"}},
+		{[]string{"mount", "--ca", "c", "--cache-disk-mb", "-1", "m"}, []string{"--cache-disk-mb must be at least 0"}},
 		{[]string{"status"}, []string{"--ca"}},
 		{[]string{"status", "--ca", "c", "extra"}, []string{"got 1"}},
 		{[]string{"status", "--meta"}, []string{"-meta"}},

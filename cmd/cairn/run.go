@@ -39,8 +39,15 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 	attrTimeout := fl.Duration("attr-timeout", 10*time.Second, "how long the kernel caches names and attributes (opens always see the latest content)")
 	downAfter := fl.Duration("down-after", 15*time.Second, "silence after which a chunkserver is marked down")
 	memoryMB := memoryFlag(fl, "what the metaserver, the chunkservers and the mount would each have on their own, together")
+	disk := newDiskCacheFlags(fl, "DATA_DIR/cache; 'none': no disk cache")
 	return func(args []string) error {
 		if err := wantArgs(args, "DATA_DIR", "MOUNTPOINT"); err != nil {
+			return err
+		}
+		if *disk.dir == "" {
+			*disk.dir = filepath.Join(args[0], "cache")
+		}
+		if err := disk.check(); err != nil {
 			return err
 		}
 		if *replicas < 1 || *chunks < 1 {
@@ -96,7 +103,9 @@ func upCmd(fl *flag.FlagSet) func([]string) error {
 			}
 			closers.push("chunkserver "+cs.Addr(), cs.Close)
 		}
-		return serveMount(ctx, &closers, client.Config{Meta: meta.Addr(), CA: ca, Log: log}, mnt, fs.Options{Debug: *debug, Log: log, AttrTimeout: *attrTimeout}, log,
+		cfg := client.Config{Meta: meta.Addr(), CA: ca, Log: log}
+		disk.apply(&cfg)
+		return serveMount(ctx, &closers, cfg, mnt, fs.Options{Debug: *debug, Log: log, AttrTimeout: *attrTimeout}, log,
 			fmt.Sprintf("cairn: cluster in %s (metaserver %s, %d chunkservers, %d replicas)", dataDir, meta.Addr(), *chunks, *replicas))
 	}
 }
@@ -240,8 +249,12 @@ func mountCmd(fl *flag.FlagSet) func([]string) error {
 	debug := fl.Bool("debug", false, "log every FUSE request")
 	attrTimeout := fl.Duration("attr-timeout", 10*time.Second, "how long the kernel caches names and attributes (opens always see the latest content)")
 	memoryMB := memoryFlag(fl, fmt.Sprintf("--cache-mb + %d (8 blocks uploading, the kernel's requests, open files and directories)", mountBaseMB))
+	disk := newDiskCacheFlags(fl, "none")
 	return func(args []string) error {
 		if err := wantArgs(args, "MOUNTPOINT"); err != nil {
+			return err
+		}
+		if err := disk.check(); err != nil {
 			return err
 		}
 		if *caPath == "" {
@@ -269,6 +282,7 @@ func mountCmd(fl *flag.FlagSet) func([]string) error {
 		var closers closeStack
 		defer closers.closeAll(log)
 		cfg := client.Config{Meta: *meta, CA: ca, CacheBytes: int64(*cacheMB) << 20, Replicas: *replicas, Timeout: *timeout, Log: log}
+		disk.apply(&cfg)
 		return serveMount(ctx, &closers, cfg, args[0], fs.Options{Debug: *debug, Log: log, AttrTimeout: *attrTimeout}, log, "cairn: cluster at "+*meta)
 	}
 }
@@ -360,4 +374,32 @@ func (s *closeStack) closeAll(log *slog.Logger) {
 		}
 	}
 	*s = nil
+}
+
+// diskCacheFlags are a mount's flags for its disk cache of blocks.
+type diskCacheFlags struct {
+	dir *string
+	mb  *int
+}
+
+func newDiskCacheFlags(fl *flag.FlagSet, defaultDir string) diskCacheFlags {
+	return diskCacheFlags{
+		dir: fl.String("cache-dir", "", "directory where blocks read are also cached on local disk, verified on every read (default "+defaultDir+")"),
+		mb:  fl.Int("cache-disk-mb", 0, "size in MiB of the disk cache (default: a quarter of the space free in --cache-dir at start, at most 10240)"),
+	}
+}
+
+func (d diskCacheFlags) check() error {
+	if *d.mb < 0 {
+		return usageError{fmt.Sprintf("--cache-disk-mb must be at least 0, got %d", *d.mb)}
+	}
+	return nil
+}
+
+// apply sets cfg's disk cache from the flags: none if --cache-dir is
+// empty or "none".
+func (d diskCacheFlags) apply(cfg *client.Config) {
+	if *d.dir != "" && *d.dir != "none" {
+		cfg.CacheDir, cfg.CacheDiskBytes = *d.dir, int64(*d.mb)<<20
+	}
 }

@@ -40,6 +40,8 @@ type Options struct {
 	KeepUploadsAfter time.Duration // the client's; its default if zero
 	AttrTimeout      time.Duration // the mounts' kernel attribute cache; fs's default if zero
 	WarmFileBytes    int64         // the clients' largest file warmed whole; their default if zero
+	CacheDir         string        // the first client's disk cache; none if empty
+	CacheDiskBytes   int64         // its size; the client's default if zero
 }
 
 // Cluster is a running in-process cluster.
@@ -109,7 +111,8 @@ func (c *Cluster) start(t testing.TB) error {
 		c.Chunks = append(c.Chunks, cs)
 	}
 	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second,
-		KeepUploadsAfter: c.opts.KeepUploadsAfter, WarmFileBytes: c.opts.WarmFileBytes})
+		KeepUploadsAfter: c.opts.KeepUploadsAfter, WarmFileBytes: c.opts.WarmFileBytes,
+		CacheDir: c.opts.CacheDir, CacheDiskBytes: c.opts.CacheDiskBytes})
 	if err != nil {
 		return err
 	}
