@@ -2,6 +2,7 @@ package client
 
 import (
 	"container/list"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -19,14 +20,16 @@ import (
 	"time"
 
 	"github.com/cairn-fs/cairn/internal/block"
+	"github.com/cairn-fs/cairn/internal/directio"
 	"lukechampine.com/blake3/bao"
 )
 
 // diskCache keeps blocks fetched whole from the chunkservers in files on
 // local disk, bounded by bytes, so that a read that misses the memory
 // cache finds them there before the network: refilling the kernel's page
-// cache with a file it dropped then costs a local read (usually from the
-// page cache of the cache files) instead of QUIC round trips.
+// cache with a file it dropped then costs a local read instead of QUIC
+// round trips (a 1 GiB sequential re-read after dropping caches: 740
+// MiB/s against 210, a quarter of the CPU).
 //
 // Blocks are immutable and named by their hash, so an entry is never
 // stale; it can only rot. Every read of an entry is verified against the
@@ -341,23 +344,31 @@ func (d *diskCache) write(w diskWrite) {
 	d.mu.index[id] = d.mu.lru.PushFront(&diskEntry{id, size})
 }
 
+// entryFiles writes entries with direct I/O (internal/directio): an
+// entry is written as its block is first read, and a buffered write cost
+// that first read an eighth of its throughput (a 1 GiB sequential read
+// through `cairn up`, 177-182 MiB/s against 195-223 without the cache)
+// and a sixth more CPU, for pages nobody reads until the kernel has
+// dropped the file's own. A read of the entry later is buffered.
+var entryFiles = directio.NewWriter(bao.EncodedSize(block.MaxSize, block.SliceGroupLog, true) + block.MaxSize)
+
 func (d *diskCache) writeFile(id block.ID, outboard, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(d.path(id)), tmpPrefix+"*")
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(d.path(id)), tmpPrefix+hex.EncodeToString(rnd[:]))
+	f, direct, err := directio.Create(tmp)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(outboard)
-	if err == nil {
-		_, err = f.Write(data)
-	}
+	err = entryFiles.Write(f, direct, outboard, data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), d.path(id))
+		err = os.Rename(tmp, d.path(id))
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		os.Remove(tmp)
 	}
 	return err
 }
