@@ -103,11 +103,11 @@ func (c *Client) getBlock(ctx context.Context, id block.ID) ([]byte, error) {
 	})
 }
 
-// verifyFetched checks a block fetched whole against its ID. With a disk
-// cache, it computes the block's Bao outboard, which the cache's entry
-// keeps, in the same pass over the bytes.
+// verifyFetched checks a block fetched whole against its ID. When the
+// disk cache will keep it, it computes the block's Bao outboard, which
+// the cache's entry holds, in the same pass over the bytes.
 func (c *Client) verifyFetched(id block.ID, data []byte) (outboard []byte, ok bool) {
-	if c.disk == nil {
+	if !c.disk.wants(len(data)) {
 		return nil, id.Verify(data)
 	}
 	return block.Outboard(id, data)

@@ -76,6 +76,18 @@ type diskWrite struct {
 	data, outboard []byte
 }
 
+// minDiskEntry is the smallest block the disk cache keeps. Each entry is
+// a file, and creating a file on this machine's ext4 costs 0.2-0.5 ms of
+// kernel time, as much as fetching a small block again: with every block
+// cached, a first `tar c` of Go's source tree (11,500 files, most a few
+// KiB) took 13.3 s against 12.2 s without the cache. Small files stay in
+// the memory cache and the kernel's page cache.
+const minDiskEntry = 64 << 10
+
+// wants reports whether a block of n bytes would be cached. A nil
+// *diskCache (no disk cache) wants none.
+func (d *diskCache) wants(n int) bool { return d != nil && n >= minDiskEntry }
+
 // diskQueue bounds the blocks waiting to be written: a reader never waits
 // for the disk cache, and what waits is at most 4 blocks of memory. A
 // block that finds the queue full is not cached.
@@ -293,10 +305,10 @@ func (d *diskCache) forget(id block.ID) {
 }
 
 // put queues data, block id's verified bytes, and their outboard to be
-// written in the background, unless it has an entry, the queue is full or
-// the disk was full lately.
+// written in the background, unless the block is small, it has an entry,
+// the queue is full or the disk was full lately.
 func (d *diskCache) put(id block.ID, data, outboard []byte) {
-	if d == nil || time.Now().UnixNano() < d.fullUntil.Load() || d.has(id) {
+	if !d.wants(len(data)) || time.Now().UnixNano() < d.fullUntil.Load() || d.has(id) {
 		return
 	}
 	select {

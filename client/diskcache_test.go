@@ -235,3 +235,50 @@ func TestDiskCacheFullDisk(t *testing.T) {
 		t.Errorf("a 5 MiB disk holds %d entries and %d temporary files, want 1 and 0", len(entries), len(tmps))
 	}
 }
+
+// TestDiskCacheKeepsWrittenBlocks: the big blocks a mount writes are in
+// its disk cache once uploaded, without a read, so a restarted mount reads
+// the file back with its chunkserver stopped.
+func TestDiskCacheKeepsWrittenBlocks(t *testing.T) {
+	cacheDir := t.TempDir()
+	c := startDiskCached(t, cacheDir, 0)
+	content := randomBytes(10 << 20)
+	if err := os.WriteFile(c.Path("f"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitEntries(t, cacheDir, 3)
+	c.Restart(t)
+	c.StopChunk(t, 0)
+	readBack(t, c.Path("f"), content)
+}
+
+// TestDiskCacheSkipsSmallBlocks: small files, written and then read after
+// a restart, leave no entries (each would cost a file of its own).
+func TestDiskCacheSkipsSmallBlocks(t *testing.T) {
+	cacheDir := t.TempDir()
+	c := startDiskCached(t, cacheDir, 0)
+	files := make(map[string][]byte)
+	for i, size := range []int{1, 4096, 40 << 10, 64<<10 - 1} {
+		name := filepath.Join("small", string(rune('a'+i)))
+		files[name] = randomBytes(size)
+	}
+	if err := os.Mkdir(c.Path("small"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(c.Path(name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Restart(t)
+	for name, data := range files {
+		got, err := os.ReadFile(c.Path(name))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s read back: err %v, equal %v", name, err, bytes.Equal(got, data))
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the disk cache writes in the background
+	if entries, tmps := cacheEntries(t, cacheDir); len(entries)+len(tmps) > 0 {
+		t.Errorf("small blocks left %d entries and %d temporary files, want none", len(entries), len(tmps))
+	}
+}

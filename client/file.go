@@ -309,13 +309,23 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 	f.mu.pending = append(f.mu.pending, p)
 	f.c.upload <- struct{}{}
 	go func() {
-		p.id = block.Sum(p.data)
+		// A big block written is kept in the disk cache too: a file
+		// written is often read back soon (a build's output, a copy, a
+		// benchmark), and the read then costs a local read instead of
+		// the network.
+		var outboard []byte
+		if f.c.disk.wants(len(p.data)) {
+			p.id, outboard = block.SumOutboard(p.data)
+		} else {
+			p.id = block.Sum(p.data)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
 		p.at = time.Now() // its first copy may land at once, however long the rest take
 		p.err = f.c.putBlock(ctx, p.id, p.data)
 		cancel()
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
+			f.c.disk.put(p.id, p.data, outboard)
 		}
 		// Free the slot before taking f.mu: a writer may hold f.mu while
 		// it waits for a slot.

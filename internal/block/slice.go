@@ -27,6 +27,12 @@ func Outboard(id ID, data []byte) (outboard []byte, ok bool) {
 	return ob, ID(root) == id
 }
 
+// SumOutboard computes data's ID and its Bao outboard in one pass.
+func SumOutboard(data []byte) (ID, []byte) {
+	ob, root := bao.EncodeBuf(data, SliceGroupLog, true)
+	return ID(root), ob
+}
+
 // AlignSlice widens [off, off+n) to whole groups within a block of size
 // blockLen, the range a slice of it carries.
 func AlignSlice(off, n, blockLen uint64) (alignedOff, alignedLen uint64) {
