@@ -162,7 +162,9 @@ func (st *opStats) String() string {
 func newModel(t *testing.T, seed uint64) *model {
 	old := syscall.Umask(0o022) // both sides get the same umask, and a known one
 	t.Cleanup(func() { syscall.Umask(old) })
-	c := testcluster.Start(t, testcluster.Options{})
+	// With a disk cache, as `cairn up` runs: after a restart, reads of
+	// big blocks come from it.
+	c := testcluster.Start(t, testcluster.Options{CacheDir: t.TempDir()})
 	m := &model{
 		t: t, c: c, seed: seed, cairnBase: c.Path("model"), localBase: t.TempDir(),
 		start:       time.Now(),
