@@ -445,3 +445,12 @@ func openConfiguredDiskCache(cfg *Config) (*diskCache, error) {
 	}
 	return openDiskCache(cfg.CacheDir, cfg.CacheDiskBytes, cfg.Log)
 }
+
+// DiskCache returns the disk cache's directory and its size limit in
+// bytes; "" if the client has none.
+func (c *Client) DiskCache() (dir string, limit int64) {
+	if c.disk == nil {
+		return "", 0
+	}
+	return c.disk.dir, c.disk.limit
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,10 @@ func TestUpDiskCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		stopUp(t, p, mnt, syscall.SIGINT)
+		said := strings.Contains(p.stderr.String(), "caching blocks on disk in "+filepath.Join(data, "cache"))
+		if said != (tc.entries > 0) {
+			t.Errorf("%s: start-up says it caches on disk in DATA_DIR/cache: %v, want %v:\n%s", tc.name, said, tc.entries > 0, p.stderr.String())
+		}
 		p = up("to read") // its memory holds none of the blocks
 		got, err := os.ReadFile(filepath.Join(mnt, "f"))
 		if err != nil || !bytes.Equal(got, content) {

@@ -122,7 +122,11 @@ func serveMount(ctx context.Context, closers *closeStack, cfg client.Config, mnt
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "%s\ncairn: mounted at %s; press Ctrl-C to unmount and stop\n", banner, m.Dir())
+	fmt.Fprintln(os.Stderr, banner)
+	if dir, limit := c.DiskCache(); dir != "" {
+		fmt.Fprintf(os.Stderr, "cairn: caching blocks on disk in %s, up to %d MiB (--cache-dir none: no disk cache)\n", dir, limit>>20)
+	}
+	fmt.Fprintf(os.Stderr, "cairn: mounted at %s; press Ctrl-C to unmount and stop\n", m.Dir())
 	unmounted := make(chan struct{})
 	go func() { m.Wait(); close(unmounted) }()
 	select {
