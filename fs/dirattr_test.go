@@ -101,15 +101,7 @@ func TestDirAttrsExpire(t *testing.T) {
 // them without asking the metaserver.
 func TestListingBringsDirAttrs(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{})
-	d := c.Path("d")
-	if err := os.Mkdir(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a", "b"} {
-		if err := os.WriteFile(filepath.Join(d, name), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d := mkdirWithEmptyFiles(t, c.Path("d"), "a", "b")
 	stat := func() syscall.Stat_t {
 		t.Helper()
 		var st syscall.Stat_t
@@ -139,4 +131,19 @@ func TestListingBringsDirAttrs(t *testing.T) {
 	if n := c.Client.MetaCalls(wire.MGetAttr) - getattrs; n != 0 {
 		t.Fatalf("listing and stat of %s twice asked the metaserver for its attributes %d times, want 0", d, n)
 	}
+}
+
+// mkdirWithEmptyFiles makes directory d holding empty files of the names
+// given, and returns d.
+func mkdirWithEmptyFiles(t *testing.T, d string, names ...string) string {
+	t.Helper()
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(d, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
 }

@@ -56,15 +56,7 @@ func TestRmListsEachDirOnce(t *testing.T) {
 // another mount's change shows once listingReuse has passed.
 func TestRecentListingAnswersOnce(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{})
-	d := c.Path("d")
-	if err := os.Mkdir(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a", "b"} {
-		if err := os.WriteFile(filepath.Join(d, name), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d := mkdirWithEmptyFiles(t, c.Path("d"), "a", "b")
 	list := func(dir string, wantCalls uint64, want ...string) {
 		t.Helper()
 		before := c.Client.MetaCalls(wire.MReadDir)

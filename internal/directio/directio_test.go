@@ -13,14 +13,8 @@ import (
 // one part and in two, read back exactly, written directly (on ext4 here,
 // where direct I/O must be used), buffered, and past the Writer's size.
 func TestWriteSizesAroundAlignment(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	random := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		return b
-	}
+	src := rand.NewChaCha8([32]byte{1})
+	random := func(n int) []byte { b := make([]byte, n); src.Read(b); return b }
 	const max = 1 << 20
 	w := NewWriter(max)
 	dir := t.TempDir()
