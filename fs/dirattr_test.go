@@ -101,7 +101,7 @@ func TestDirAttrsExpire(t *testing.T) {
 // them without asking the metaserver.
 func TestListingBringsDirAttrs(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{})
-	d := mkdirWithEmptyFiles(t, c.Path("d"), "a", "b")
+	d := mkdirWithEmptyFiles(t, c, "d", "a", "b")
 	stat := func() syscall.Stat_t {
 		t.Helper()
 		var st syscall.Stat_t
@@ -133,10 +133,12 @@ func TestListingBringsDirAttrs(t *testing.T) {
 	}
 }
 
-// mkdirWithEmptyFiles makes directory d holding empty files of the names
-// given, and returns d.
-func mkdirWithEmptyFiles(t *testing.T, d string, names ...string) string {
+// mkdirWithEmptyFiles makes directory dir (relative to the mount)
+// holding empty files of the names given, waits until the mount has
+// released each, and returns the directory's path.
+func mkdirWithEmptyFiles(t *testing.T, c *testcluster.Cluster, dir string, names ...string) string {
 	t.Helper()
+	d := c.Path(dir)
 	if err := os.Mkdir(d, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +146,7 @@ func mkdirWithEmptyFiles(t *testing.T, d string, names ...string) string {
 		if err := os.WriteFile(filepath.Join(d, name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		waitReleased(t, c, dir+"/"+name)
 	}
 	return d
 }

@@ -56,7 +56,7 @@ func TestRmListsEachDirOnce(t *testing.T) {
 // another mount's change shows once listingReuse has passed.
 func TestRecentListingAnswersOnce(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{})
-	d := mkdirWithEmptyFiles(t, c.Path("d"), "a", "b")
+	d := mkdirWithEmptyFiles(t, c, "d", "a", "b")
 	list := func(dir string, wantCalls uint64, want ...string) {
 		t.Helper()
 		before := c.Client.MetaCalls(wire.MReadDir)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,21 +129,26 @@ func TestTarStyleWritesKeepTheirTimes(t *testing.T) {
 	check(c.MountDir)
 }
 
-// waitReleased waits until the mount has handled the RELEASE of the
-// root's file name, which the kernel sends after close(2) returns. A
-// RELEASE counts as a change: one still running when the next file's
-// SETATTR begins (it comes late when the machine is busy) keeps that
-// SETATTR's reply from answering the GETATTR before the fchown, which
-// then costs a round trip that tar x pays only under load.
-func waitReleased(t *testing.T, c *testcluster.Cluster, name string) {
+// waitReleased waits until the mount has handled the RELEASE of the file
+// at path (relative to the mount), which the kernel sends after close(2)
+// returns. A RELEASE counts as a change: one still running when the next
+// file's SETATTR begins (it comes late when the machine is busy) keeps
+// that SETATTR's reply from answering the GETATTR before the fchown, which
+// then costs a round trip that tar x pays only under load; one landing
+// after a listing keeps that listing from answering the next.
+func waitReleased(t *testing.T, c *testcluster.Cluster, path string) {
 	t.Helper()
-	attr, err := c.Client.Lookup(context.Background(), 1, name)
-	if err != nil {
-		t.Fatal(err)
+	ino := uint64(1)
+	for _, name := range strings.Split(path, "/") {
+		attr, err := c.Client.Lookup(context.Background(), ino, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ino = attr.Ino
 	}
-	for deadline := time.Now().Add(10 * time.Second); c.Client.IsOpen(attr.Ino); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); c.Client.IsOpen(ino); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s still open on the mount 10 s after its close", name)
+			t.Fatalf("%s still open on the mount 10 s after its close", path)
 		}
 	}
 }
