@@ -117,13 +117,11 @@ func (s *diskStore) put(id block.ID, data []byte) error {
 	// block is in place, or still in tmp/, whole, where recoverTmp finds it
 	// before the store serves anything. A crash before the fsyncs leaves
 	// only tmp/, whose unacknowledged files recoverTmp checks or removes.
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(s.dir, "tmp", id.String()+"."+hex.EncodeToString(rnd[:]))
-	f, direct, err := directio.Create(tmp)
+	f, direct, err := directio.CreateTemp(filepath.Join(s.dir, "tmp"), id.String()+".")
 	if err != nil {
 		return ioErr("create block file", err)
 	}
+	tmp := f.Name()
 	err = blockFiles.Write(f, direct, encodeBlockFile(data))
 	if err == nil {
 		dirSynced := make(chan error, 1)

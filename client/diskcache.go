@@ -2,7 +2,6 @@ package client
 
 import (
 	"container/list"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -366,13 +365,11 @@ func (d *diskCache) write(w diskWrite) {
 var entryFiles = directio.NewWriter(bao.EncodedSize(block.MaxSize, block.SliceGroupLog, true) + block.MaxSize)
 
 func (d *diskCache) writeFile(id block.ID, outboard, data []byte) error {
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(d.path(id)), tmpPrefix+hex.EncodeToString(rnd[:]))
-	f, direct, err := directio.Create(tmp)
+	f, direct, err := directio.CreateTemp(filepath.Dir(d.path(id)), tmpPrefix)
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	err = entryFiles.Write(f, direct, outboard, data)
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -12,8 +12,11 @@
 package directio
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -33,6 +36,14 @@ func Create(path string) (f *os.File, direct bool, err error) {
 		return f, false, err
 	}
 	return f, err == nil, err
+}
+
+// CreateTemp creates a new file in dir named prefix followed by 16 random
+// hex digits, as Create does; f.Name() is its path.
+func CreateTemp(dir, prefix string) (f *os.File, direct bool, err error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	return Create(filepath.Join(dir, prefix+hex.EncodeToString(rnd[:])))
 }
 
 // Writer writes whole files of up to a fixed size through a pool of
