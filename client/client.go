@@ -43,9 +43,10 @@ type Config struct {
 	// 10s if zero, and at most a quarter of the metaserver's grace period.
 	KeepUploadsAfter time.Duration
 
-	// CacheDir is where blocks read whole are kept on local disk
-	// (diskcache.go), so that reads that miss the memory cache find
-	// them there before the network; none if empty.
+	// CacheDir is where blocks of 64 KiB and more, written or read
+	// whole, are kept on local disk (diskcache.go), so that reads that
+	// miss the memory cache find them there before the network; none if
+	// empty.
 	CacheDir string
 	// CacheDiskBytes bounds the disk cache; a quarter of the space free
 	// in CacheDir at start, at most 10 GiB, if zero.

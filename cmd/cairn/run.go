@@ -388,7 +388,7 @@ type diskCacheFlags struct {
 
 func newDiskCacheFlags(fl *flag.FlagSet, defaultDir string) diskCacheFlags {
 	return diskCacheFlags{
-		dir: fl.String("cache-dir", "", "directory where blocks read are also cached on local disk, verified on every read (default "+defaultDir+")"),
+		dir: fl.String("cache-dir", "", "directory where blocks written or read are also cached on local disk, verified on every read (default "+defaultDir+")"),
 		mb:  fl.Int("cache-disk-mb", 0, "size in MiB of the disk cache (default: a quarter of the space free in --cache-dir at start, at most 10240)"),
 	}
 }
