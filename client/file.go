@@ -347,6 +347,14 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 // it waits for the uploads and commits their extents in one synced
 // metaserver transaction.
 func (f *File) Flush(ctx context.Context) error {
+	_, err := f.FlushAttr(ctx)
+	return err
+}
+
+// FlushAttr is Flush, and returns the attributes the commit gave the
+// file, with this mount's writes since shown in them (as GetAttr shows
+// them); Ino is 0 when there was nothing to commit or the flush failed.
+func (f *File) FlushAttr(ctx context.Context) (wire.Attr, error) {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
 	f.mu.Lock()
@@ -355,7 +363,7 @@ func (f *File) Flush(ctx context.Context) error {
 	mtime := f.mu.mtime
 	f.mu.Unlock()
 	if len(batch) == 0 {
-		return nil
+		return wire.Attr{}, nil
 	}
 	var firstErr error
 	extents := make([]wire.Extent, 0, len(batch))
@@ -378,7 +386,6 @@ func (f *File) Flush(ctx context.Context) error {
 		firstErr = f.c.meta(ctx, wire.MCommit, &wire.CommitReq{Ino: f.ino, Extents: part, Mtime: mtime}, &resp)
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if firstErr == nil {
 		f.mu.floor = max(f.mu.floor, resp.Attr.Size)
 		f.mu.known = resp.Attr.Mtime
@@ -391,7 +398,12 @@ func (f *File) Flush(ctx context.Context) error {
 	if !f.dirtyLocked() {
 		f.mu.dirtyEnd, f.mu.mtime = 0, 0
 	}
-	return firstErr
+	f.mu.Unlock()
+	if firstErr != nil {
+		return wire.Attr{}, firstErr
+	}
+	f.c.overlayDirty(&resp.Attr)
+	return resp.Attr, nil
 }
 
 // Dirty reports the size and mtime this mount's uncommitted writes give

@@ -47,6 +47,9 @@ func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.St
 	wasOpen := f.c.IsOpen(in.NodeId)
 	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
 	h.addWriter()
+	// An open must see what other mounts committed (close-to-open): no
+	// reply kept from before it may answer a GETATTR after it.
+	f.setAttr.changing()()
 	known := f.openCache(in.NodeId, h, in.Flags, out)
 	// The kernel may open through a cached name whose file another mount
 	// has since removed (sqlite's -journal, created and deleted by each
@@ -102,13 +105,19 @@ func (f *FS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	return f.sync("fsync", in.Fh)
 }
 
+// sync commits the handle's writes. The attributes the commit returns
+// answer the GETATTR that follows a close when the file is looked at
+// next (git checks each file it writes; so do make, rsync and editors),
+// as a SETATTR's reply answers the one after it (setattrreply.go).
 func (f *FS) sync(op string, fh uint64) fuse.Status {
-	defer f.setAttr.changing()()
 	h := f.file(fh)
 	if h == nil {
 		return fuse.EBADF
 	}
-	return f.toStatus(op, h.f.Flush(ctx()))
+	at := f.setAttr.begin()
+	a, err := h.f.FlushAttr(ctx())
+	f.setAttr.end(at, a, f.timeout)
+	return f.toStatus(op, err)
 }
 
 func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
@@ -119,13 +128,18 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if h == nil {
 		return
 	}
-	defer f.setAttr.changing()()
 	flockOwner := uint64(0)
 	if in.ReleaseFlags&releaseFlockUnlock != 0 {
 		flockOwner = in.LockOwner
 	}
 	f.releaseHandleLocks(in.NodeId, h, flockOwner)
-	// Writes through a mapping can arrive after the last flush.
+	// Writes through a mapping can arrive after the last flush. A
+	// release with none to commit changes no attributes, and so leaves
+	// the close's reply to answer the GETATTR after it (the kernel sends
+	// the RELEASE after close returns, often after that GETATTR).
+	if _, _, dirty, _ := h.f.Dirty(); dirty {
+		defer f.setAttr.changing()()
+	}
 	if err := h.f.Flush(ctx()); err != nil {
 		f.log.Error("flush at release failed", "err", err)
 	}

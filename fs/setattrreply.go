@@ -8,19 +8,26 @@ import (
 	"github.com/cairn-fs/cairn/internal/wire"
 )
 
-// setAttrReply keeps the attributes this mount's last SETATTR was
-// answered with, to answer the GETATTR of the same inode that the kernel
-// sends before a chown: without FUSE_HANDLE_KILLPRIV it refreshes the mode
-// first, to know which set-id bits the chown clears. tar x sets each
-// file's times, owner and mode one after the other, so without this
-// every file extracted would cost one more round trip.
+// setAttrReply keeps the attributes this mount's last SETATTR, or
+// commit at close or fsync, was answered with, to answer the next
+// GETATTR of the same inode:
+//   - the one the kernel sends before a chown: without
+//     FUSE_HANDLE_KILLPRIV it refreshes the mode first, to know which
+//     set-id bits the chown clears. tar x sets each file's times, owner
+//     and mode one after the other, so without this every file
+//     extracted would cost one more round trip;
+//   - the one after a close, when a file just written is looked at (git
+//     checkout and make stat each file they write): the kernel drops a
+//     file's size and times after every write.
 //
 // The kept attributes answer one GETATTR, within the attribute timeout,
 // and only if no request that may change attributes (of any inode: an
 // unlink changes the link count of a file it does not name by inode)
 // began or ended on this mount since the SETATTR began: the answer is
 // then the one the metaserver would give, up to what another mount did
-// meanwhile, the staleness the kernel accepts for what it caches.
+// meanwhile, the staleness the kernel accepts for what it caches. An
+// open counts as such a request: it must show what other mounts
+// committed (close-to-open).
 type setAttrReply struct {
 	changes atomic.Uint64 // requests that may change attributes, counted at start and end
 
