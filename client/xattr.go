@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 
 	"github.com/cairn-fs/cairn/internal/wire"
 )
@@ -32,6 +33,17 @@ func (c *Client) ACLCount(ctx context.Context) (uint64, error) {
 	var resp wire.CountResp
 	err := c.meta(ctx, wire.MACLCount, &wire.Empty{}, &resp)
 	return resp.Count, err
+}
+
+// XattrsInUse reports whether the namespace may hold any extended
+// attribute. A metaserver that predates the question says it may.
+func (c *Client) XattrsInUse(ctx context.Context) (bool, error) {
+	var resp wire.CountResp
+	err := c.meta(ctx, wire.MXattrsInUse, &wire.Empty{}, &resp)
+	if errors.Is(err, &wire.Error{Code: wire.CodeUnknown}) {
+		return true, nil
+	}
+	return resp.Count > 0, err
 }
 
 // RemoveXattr removes an extended attribute; an absent name is

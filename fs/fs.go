@@ -31,16 +31,17 @@ import (
 type FS struct {
 	fuse.RawFileSystem // answers ENOSYS for what is not implemented below
 
-	c       *client.Client
-	log     *slog.Logger
-	timeout time.Duration // entry and attribute cache timeout
-	xattrs  xattrCache    // recent answers for the attributes the kernel asks for most (xattr.go)
-	acls    aclPresence   // whether any POSIX ACL exists (xattr.go)
-	server  *fuse.Server  // set by Init; for cache invalidations
-	pages   pageCache     // when an open may keep the kernel's page cache (cache.go)
-	dirs    dirAttrs      // directories' attributes from this mount's own changes (dirattr.go)
-	setAttr setAttrReply  // the last SETATTR's answer, for the GETATTR before a chown (setattrreply.go)
-	recent  recentListing // the last whole listing, for rm -r's second one (recentlisting.go)
+	c         *client.Client
+	log       *slog.Logger
+	timeout   time.Duration // entry and attribute cache timeout
+	xattrs    xattrCache    // recent answers for the attributes the kernel asks for most (xattr.go)
+	anyXattrs presence      // whether any extended attribute exists (xattr.go)
+	acls      presence      // whether any POSIX ACL exists (xattr.go)
+	server    *fuse.Server  // set by Init; for cache invalidations
+	pages     pageCache     // when an open may keep the kernel's page cache (cache.go)
+	dirs      dirAttrs      // directories' attributes from this mount's own changes (dirattr.go)
+	setAttr   setAttrReply  // the last SETATTR's or commit's answer, for the GETATTR after it (setattrreply.go)
+	recent    recentListing // the last whole listing, for rm -r's second one (recentlisting.go)
 
 	mu struct {
 		sync.Mutex
@@ -65,6 +66,11 @@ func newFS(c *client.Client, log *slog.Logger, timeout time.Duration) *FS {
 	f.mu.files = make(map[uint64]*fileHandle)
 	f.mu.dirs = make(map[uint64]*dirHandle)
 	f.pages.init()
+	f.anyXattrs.ask = func() (bool, error) { return c.XattrsInUse(ctx()) }
+	f.acls.ask = func() (bool, error) {
+		n, err := c.ACLCount(ctx())
+		return n > 0, err
+	}
 	return f
 }
 

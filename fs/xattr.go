@@ -93,36 +93,43 @@ func (xc *xattrCache) forget(ino uint64) {
 	}
 }
 
-// aclPresence remembers whether the namespace held any POSIX ACL when
-// last asked. While it holds none, which is the common case, the kernel's
-// question for an inode's ACL is answered here, with no round trip per
-// inode; another mount's first ACL is seen within the attribute timeout.
-type aclPresence struct {
+// presence remembers whether the namespace held any of a kind of
+// extended attribute (any at all; POSIX ACLs) when last asked. While it
+// holds none, which is the common case, the kernel's questions about an
+// inode's attributes of that kind are answered here, with no round trip
+// per inode: ls -l asks for every file's security.selinux and ACL, cp -a
+// lists every file's attributes, and the kernel asks for a file's ACL at
+// permission checks. Another mount's first one is seen within the
+// attribute timeout, as its other changes are.
+type presence struct {
+	ask func() (bool, error) // asks the metaserver
+
 	mu  sync.Mutex
 	any bool
 	at  time.Time
 }
 
-// aclsMayExist reports whether an inode may have a POSIX ACL.
-func (f *FS) aclsMayExist() bool {
-	p := &f.acls
+// mayExist reports whether an inode may have an attribute of the kind,
+// asking again once what is known is older than ttl.
+func (p *presence) mayExist(ttl time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Since(p.at) > f.timeout {
-		n, err := f.c.ACLCount(ctx())
+	if time.Since(p.at) > ttl {
+		any, err := p.ask()
 		if err != nil {
 			return true // ask for the inode's own
 		}
-		p.any, p.at = n > 0, time.Now()
+		p.any, p.at = any, time.Now()
 	}
 	return p.any
 }
 
-// sawACL notes that this mount just set an ACL.
-func (f *FS) sawACL() {
-	f.acls.mu.Lock()
-	f.acls.any, f.acls.at = true, time.Now()
-	f.acls.mu.Unlock()
+// saw notes that this mount is setting one: call it before the set, so
+// that a question racing with the set goes to the metaserver.
+func (p *presence) saw() {
+	p.mu.Lock()
+	p.any, p.at = true, time.Now()
+	p.mu.Unlock()
 }
 
 func isACLName(name string) bool {
@@ -130,10 +137,13 @@ func isACLName(name string) bool {
 }
 
 func (f *FS) getXattr(ino uint64, name string) ([]byte, error) {
+	if !f.anyXattrs.mayExist(f.timeout) {
+		return nil, wire.Errorf(wire.CodeNoData, "no extended attribute in the namespace")
+	}
 	if !cachedXattrs[name] {
 		return f.c.GetXattr(ctx(), ino, name)
 	}
-	if isACLName(name) && !f.aclsMayExist() {
+	if isACLName(name) && !f.acls.mayExist(f.timeout) {
 		return nil, wire.Errorf(wire.CodeNoData, "no POSIX ACL in the namespace")
 	}
 	k := xattrKey{ino, name}
@@ -165,6 +175,9 @@ func (f *FS) GetXAttr(_ <-chan struct{}, h *fuse.InHeader, name string, dest []b
 }
 
 func (f *FS) ListXAttr(_ <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
+	if !f.anyXattrs.mayExist(f.timeout) {
+		return 0, fuse.OK
+	}
 	names, err := f.c.ListXattr(ctx(), h.NodeId)
 	if err != nil {
 		return 0, f.toStatus("listxattr", err)
@@ -191,8 +204,9 @@ func (f *FS) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, name string, data 
 	if in.SetXAttrFlags&fuse.SETXATTR_ACL_KILL_SGID != 0 {
 		flags |= wire.XattrKillSgid
 	}
+	f.anyXattrs.saw()
 	if isACLName(name) {
-		f.sawACL() // before: a permission check racing with the set must ask
+		f.acls.saw()
 	}
 	f.dirs.forget(in.NodeId) // an access ACL changes the mode
 	_, err := f.c.SetXattr(ctx(), in.NodeId, name, data, flags)

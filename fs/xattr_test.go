@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-fs/cairn/client"
 	"github.com/cairn-fs/cairn/internal/testcluster"
+	"github.com/cairn-fs/cairn/internal/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -214,5 +216,79 @@ func TestXattrLimitsAndRestart(t *testing.T) {
 	}
 	if n, err := unix.Listxattr(f, buf); err != nil || n != 0 {
 		t.Fatalf("list of a new file: %q, %v", buf[:max(n, 0)], err)
+	}
+}
+
+// TestXattrsAnsweredLocallyWhileNoneExist: while the namespace holds no
+// extended attribute, what ls -l (security.selinux, the ACL) and cp -a
+// (the list) ask of every file is answered without a metaserver call
+// per file. Once this mount sets one, the metaserver answers; another
+// mount that had seen none sees it within the attribute timeout.
+func TestXattrsAnsweredLocallyWhileNoneExist(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{AttrTimeout: time.Second})
+	names := []string{"a", "b", "c", "d"}
+	for _, n := range names {
+		if err := os.WriteFile(c.Path(n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := func(cl *client.Client) uint64 {
+		return cl.MetaCalls(wire.MGetXattr) + cl.MetaCalls(wire.MListXattr)
+	}
+	absent := func(path, name string) {
+		t.Helper()
+		if _, err := unix.Lgetxattr(path, name, make([]byte, 64)); err != unix.ENODATA {
+			t.Fatalf("getxattr %s %s: %v, want ENODATA", path, name, err)
+		}
+	}
+	list := func(path string) string {
+		t.Helper()
+		buf := make([]byte, 256)
+		n, err := unix.Llistxattr(path, buf)
+		if err != nil {
+			t.Fatalf("listxattr %s: %v", path, err)
+		}
+		return strings.ReplaceAll(string(buf[:n]), "\x00", " ")
+	}
+	before, asked := calls(c.Client), c.Client.MetaCalls(wire.MXattrsInUse)
+	for _, n := range names {
+		absent(c.Path(n), "security.selinux")
+		absent(c.Path(n), "system.posix_acl_access")
+		absent(c.Path(n), "user.x")
+		if got := list(c.Path(n)); got != "" {
+			t.Fatalf("listxattr %s: %q, want nothing", n, got)
+		}
+	}
+	if n := calls(c.Client) - before; n != 0 {
+		t.Fatalf("with no extended attribute in the namespace, %d files' questions cost %d metaserver calls, want 0", len(names), n)
+	}
+	if n := c.Client.MetaCalls(wire.MXattrsInUse) - asked; n > 1 {
+		t.Fatalf("asked %d times whether the namespace has extended attributes, want at most once per attribute timeout", n)
+	}
+
+	_, mnt2 := c.AddMount(t)
+	absent(filepath.Join(mnt2, "a"), "user.x") // the second mount sees none too
+	if err := unix.Lsetxattr(c.Path("a"), "user.x", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(c.Path("a")); got != "user.x " {
+		t.Fatalf("listxattr after setxattr: %q", got)
+	}
+	before = calls(c.Client)
+	absent(c.Path("b"), "user.x")
+	if calls(c.Client) == before {
+		t.Fatal("after this mount set an attribute, a getxattr of another file was still answered locally")
+	}
+	deadline := time.Now().Add(1500 * time.Millisecond) // the attribute timeout, and some
+	for {
+		buf := make([]byte, 8)
+		n, err := unix.Lgetxattr(filepath.Join(mnt2, "a"), "user.x", buf)
+		if err == nil && string(buf[:n]) == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another mount still does not see the attribute after the attribute timeout: %q, %v", buf[:max(n, 0)], err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -261,6 +261,13 @@ func (s *Server) mux() rpc.Mux {
 		n, err := s.store.aclCount()
 		return &wire.CountResp{Count: n}, err
 	})
+	rpc.On(m, wire.MXattrsInUse, func(_ context.Context, _ *wire.Empty) (wire.Message, error) {
+		resp := &wire.CountResp{}
+		if s.store.xattrsInUse() {
+			resp.Count = 1
+		}
+		return resp, nil
+	})
 	rpc.On(m, wire.MFallocate, func(_ context.Context, r *wire.FallocateReq) (wire.Message, error) {
 		return attrResp(s.store.fallocate(r))
 	})

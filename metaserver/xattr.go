@@ -62,6 +62,14 @@ func (tx *txn) xattrNames(ino uint64) ([]string, error) {
 	return names, nil
 }
 
+// xattrsInUse reports whether the namespace may hold extended attributes:
+// false only while none was found at open nor set since.
+func (s *store) xattrsInUse() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.xattrs
+}
+
 // putXattr sets an attribute. Every attribute is set here, so that the
 // store knows whether the namespace may have any (deleteXattrs).
 func (tx *txn) putXattr(ino uint64, name string, value []byte) error {

@@ -59,6 +59,10 @@ const (
 	CTouch  // TouchReq → TouchResp: called by writers
 	CVerify // VerifyReq → VerifyResp
 
+	// Added later, at the end so that no method's number changes: a peer
+	// that predates one answers it as an unknown method.
+	MXattrsInUse // Empty → CountResp: 0 if the namespace holds no extended attribute at all
+
 	methodEnd
 )
 
