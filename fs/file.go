@@ -107,8 +107,8 @@ func (f *FS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 
 // sync commits the handle's writes. The attributes the commit returns
 // answer the GETATTR that follows a close when the file is looked at
-// next (git checks each file it writes; so do make, rsync and editors),
-// as a SETATTR's reply answers the one after it (setattrreply.go).
+// next (an editor, or any program that writes a file and then stats
+// it), as a SETATTR's reply answers the one after it (setattrreply.go).
 func (f *FS) sync(op string, fh uint64) fuse.Status {
 	h := f.file(fh)
 	if h == nil {
@@ -128,18 +128,19 @@ func (f *FS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
 	if h == nil {
 		return
 	}
+	// Writes through a mapping can arrive after the last flush, and the
+	// release commits them (so may a lock released here). A release with
+	// none to commit changes no attributes, and so leaves the close's
+	// reply to answer the GETATTR after it (the kernel sends the RELEASE
+	// after close returns, often after that GETATTR).
+	if _, _, dirty, _ := h.f.Dirty(); dirty {
+		defer f.setAttr.changing()()
+	}
 	flockOwner := uint64(0)
 	if in.ReleaseFlags&releaseFlockUnlock != 0 {
 		flockOwner = in.LockOwner
 	}
 	f.releaseHandleLocks(in.NodeId, h, flockOwner)
-	// Writes through a mapping can arrive after the last flush. A
-	// release with none to commit changes no attributes, and so leaves
-	// the close's reply to answer the GETATTR after it (the kernel sends
-	// the RELEASE after close returns, often after that GETATTR).
-	if _, _, dirty, _ := h.f.Dirty(); dirty {
-		defer f.setAttr.changing()()
-	}
 	if err := h.f.Flush(ctx()); err != nil {
 		f.log.Error("flush at release failed", "err", err)
 	}
