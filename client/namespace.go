@@ -121,40 +121,43 @@ func (c *Client) change(ctx context.Context, m wire.Method, req wire.Message, pa
 // Remove unlinks a file or removes an empty directory. A file this mount
 // still has open survives its last unlink until its last close here.
 func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir bool) error {
-	_, err := c.RemoveInDir(ctx, parent, name, dir)
+	_, _, err := c.RemoveInDir(ctx, parent, name, dir)
 	return err
 }
 
-// RemoveInDir is Remove that also returns the parent's new attributes.
-func (c *Client) RemoveInDir(ctx context.Context, parent uint64, name string, dir bool) (wire.Attr, error) {
+// RemoveInDir is Remove that also returns the parent's new attributes,
+// and those of the inode that lost the name if it lives on (a file with
+// other links, or one open here; Ino 0 otherwise).
+func (c *Client) RemoveInDir(ctx context.Context, parent uint64, name string, dir bool) (parentAttr, gone wire.Attr, err error) {
 	var resp wire.ChangeResp
 	open := c.openInos()
 	if err := c.meta(ctx, wire.MRemove, &wire.RemoveReq{Parent: parent, Name: name, Dir: dir, Open: open, Session: c.session}, &resp); err != nil {
 		c.names.forget(parent)
-		return wire.Attr{}, err
+		return wire.Attr{}, wire.Attr{}, err
 	}
 	c.names.changed(parent, resp.ParentWas, resp.At, nameEdit{name, false})
-	return resp.Parent, c.keptOpen(ctx, resp.Attr, open)
+	return resp.Parent, resp.Attr, c.keptOpen(ctx, resp.Attr, open)
 }
 
 // Rename renames atomically; a replaced file is treated as by Remove.
 func (c *Client) Rename(ctx context.Context, req *wire.RenameReq) error {
-	_, _, err := c.RenameInDirs(ctx, req)
+	_, _, _, err := c.RenameInDirs(ctx, req)
 	return err
 }
 
 // RenameInDirs is Rename that also returns the new attributes of the old
-// parent and, if it is another directory, the new parent (else Ino 0).
-func (c *Client) RenameInDirs(ctx context.Context, req *wire.RenameReq) (oldParent, newParent wire.Attr, err error) {
+// parent and, if it is another directory, the new parent (else Ino 0),
+// and those of the inode the rename replaced, as RemoveInDir does.
+func (c *Client) RenameInDirs(ctx context.Context, req *wire.RenameReq) (oldParent, newParent, replaced wire.Attr, err error) {
 	var resp wire.ChangeResp
 	req.Open, req.Session = c.openInos(), c.session
 	if err := c.meta(ctx, wire.MRename, req, &resp); err != nil {
 		c.names.forget(req.OldParent)
 		c.names.forget(req.NewParent)
-		return wire.Attr{}, wire.Attr{}, err
+		return wire.Attr{}, wire.Attr{}, wire.Attr{}, err
 	}
 	c.renamed(req, &resp)
-	return resp.Parent, resp.NewParent, c.keptOpen(ctx, resp.Attr, req.Open)
+	return resp.Parent, resp.NewParent, resp.Attr, c.keptOpen(ctx, resp.Attr, req.Open)
 }
 
 // renamed applies a rename to what is kept of its directories' names.

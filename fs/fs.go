@@ -271,8 +271,11 @@ func (f *FS) Rmdir(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status
 func (f *FS) remove(dir uint64, name string, isDir bool) error {
 	defer f.setAttr.changing()()
 	epoch := f.dirs.begin(dir)
-	parent, err := f.c.RemoveInDir(ctx(), dir, name, isDir)
+	parent, gone, err := f.c.RemoveInDir(ctx(), dir, name, isDir)
 	f.dirs.end(dir, epoch, parent, f.timeout)
+	// A directory removed while open here lives on with no links: what a
+	// listing of it kept must not answer its fstat.
+	f.dirs.forget(gone.Ino)
 	return err
 }
 
@@ -287,13 +290,14 @@ func (f *FS) Rename(_ <-chan struct{}, in *fuse.RenameIn, oldName, newName strin
 	if in.Newdir != in.NodeId {
 		newEpoch = f.dirs.begin(in.Newdir)
 	}
-	oldDir, newDir, err := f.c.RenameInDirs(ctx(), &wire.RenameReq{
+	oldDir, newDir, replaced, err := f.c.RenameInDirs(ctx(), &wire.RenameReq{
 		OldParent: in.NodeId, OldName: oldName, NewParent: in.Newdir, NewName: newName, Flags: in.Flags,
 	})
 	f.dirs.end(in.NodeId, oldEpoch, oldDir, f.timeout)
 	if in.Newdir != in.NodeId {
 		f.dirs.end(in.Newdir, newEpoch, newDir, f.timeout)
 	}
+	f.dirs.forget(replaced.Ino) // as in remove
 	return f.toStatus("rename", err)
 }
 

@@ -9,9 +9,9 @@ import (
 )
 
 // TestRemovedDirectoryKeepsAttributes: a directory removed (by rmdir or
-// by a rename over it) while a process has it open still answers fstat,
-// fchmod and fchown, with no links, and nothing can be created in it; its
-// inode goes at the last close.
+// by a rename over it) while a process has it open (and just listed it)
+// still answers fstat, fchmod and fchown, with no links, and nothing can
+// be created in it; its inode goes at the last close.
 func TestRemovedDirectoryKeepsAttributes(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{})
 	for _, how := range []string{"rename over", "rmdir"} {
@@ -25,6 +25,11 @@ func TestRemovedDirectoryKeepsAttributes(t *testing.T) {
 		}
 		var before unix.Stat_t
 		if err := unix.Fstat(fd, &before); err != nil {
+			t.Fatal(err)
+		}
+		// A listing keeps the directory's attributes to answer the
+		// kernel's next GETATTR of it: not the fstat after its removal.
+		if _, err := os.ReadDir(d); err != nil {
 			t.Fatal(err)
 		}
 		switch how {
