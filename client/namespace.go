@@ -126,8 +126,8 @@ func (c *Client) Remove(ctx context.Context, parent uint64, name string, dir boo
 }
 
 // RemoveInDir is Remove that also returns the parent's new attributes,
-// and those of the inode that lost the name if it lives on (a file with
-// other links, or one open here; Ino 0 otherwise).
+// and those of the inode that lost the name (Ino 0 for a directory not
+// open here).
 func (c *Client) RemoveInDir(ctx context.Context, parent uint64, name string, dir bool) (parentAttr, gone wire.Attr, err error) {
 	var resp wire.ChangeResp
 	open := c.openInos()
