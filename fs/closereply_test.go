@@ -13,8 +13,8 @@ import (
 )
 
 // TestStatAfterCloseAnswersLocally: the GETATTR the kernel sends when a
-// file just written and closed is looked at (git, make and rsync stat
-// each file they write) is answered with the attributes the close's
+// file just written and closed is looked at (an editor, or a program
+// that writes a file and then stats it) is answered with the attributes the close's
 // commit returned, not by the metaserver, and they are the ones the
 // metaserver holds; after a second write and close, they show it.
 func TestStatAfterCloseAnswersLocally(t *testing.T) {

@@ -16,9 +16,11 @@ import (
 //     set-id bits the chown clears. tar x sets each file's times, owner
 //     and mode one after the other, so without this every file
 //     extracted would cost one more round trip;
-//   - the one after a close, when a file just written is looked at (git
-//     checkout and make stat each file they write): the kernel drops a
-//     file's size and times after every write.
+//   - the one after a close, when a file just written is looked at (an
+//     editor, or a program that writes a file and then stats it): the
+//     kernel drops a file's size and times after every write. (git
+//     checkout stats each file before its close, while it still has
+//     writes to commit; that GETATTR still asks the metaserver.)
 //
 // The kept attributes answer one GETATTR, within the attribute timeout,
 // and only if no request that may change attributes (of any inode: an
