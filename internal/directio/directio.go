@@ -1,20 +1,25 @@
-// Package directio writes new files with O_DIRECT where the file system
-// allows it, and buffered where it does not (tmpfs).
+// Package directio writes new files, and reads whole ones, with O_DIRECT
+// where the file system allows it, and buffered where it does not (tmpfs).
 //
 // A file written once and not read back soon (a chunkserver's block file,
 // fsynced before it is acknowledged; a client's disk cache entry) gains
 // nothing from a trip through the page cache: a buffered write copies the
 // bytes there only for writeback to send them to the disk, and costs the
 // writer's CPU and the kernel's. Direct I/O sends them from our buffer.
-// It wants an aligned buffer, length and offset, so the file's bytes are
-// copied into an aligned buffer padded to whole Align units, written at
-// offset 0, and the file cut back to its length.
+// Likewise a file read whole into memory that keeps it (a disk cache
+// entry, read into the client's memory cache): a buffered read copies
+// it through the page cache, which then holds a second copy.
+// Direct I/O wants an aligned buffer, length and offset, so a file's
+// bytes are copied into an aligned buffer padded to whole Align units,
+// written at offset 0, and the file cut back to its length; a read
+// covers the whole units around the bytes asked for.
 package directio
 
 import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -96,6 +101,40 @@ func (w *Writer) Write(f *os.File, direct bool, parts ...[]byte) error {
 		return err
 	}
 	return f.Truncate(int64(n))
+}
+
+// Open opens path for reading, with direct I/O where the file system
+// supports it, and reports which.
+func Open(path string) (f *os.File, direct bool, err error) {
+	f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECT, 0)
+	if errors.Is(err, syscall.EINVAL) {
+		f, err = os.Open(path)
+		return f, false, err
+	}
+	return f, err == nil, err
+}
+
+// ReadAt returns the n bytes at off in f, which Open opened (direct says
+// how). A direct read covers the whole Align units around them, into a
+// buffer of their own that the returned slice keeps alive.
+func ReadAt(f *os.File, direct bool, off int64, n int) ([]byte, error) {
+	if !direct {
+		buf := make([]byte, n)
+		_, err := f.ReadAt(buf, off)
+		return buf, err
+	}
+	start := off / Align * Align
+	skip := int(off - start)
+	buf := alignedBuffer(roundUp(skip + n))
+	// The last unit may run past the end of the file: the read is short
+	// there, and only the bytes asked for must have been read.
+	got, err := f.ReadAt(buf, start)
+	if got >= skip+n {
+		err = nil
+	} else if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf[skip : skip+n : skip+n], err
 }
 
 // alignedBuffer returns n bytes that start at a multiple of Align.

@@ -18,11 +18,7 @@ func TestWriteSizesAroundAlignment(t *testing.T) {
 	const max = 1 << 20
 	w := NewWriter(max)
 	dir := t.TempDir()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	const ext4 = 0xef53
+	ext4 := onExt4(t, dir)
 	for i, size := range []int{0, 1, 4095, 4096, 4097, 3*Align + 100, max - 1, max, max + 1} {
 		data := random(size)
 		for _, split := range []int{0, size / 3} {
@@ -36,7 +32,7 @@ func TestWriteSizesAroundAlignment(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if st.Type == ext4 && !direct && !forceBuffered {
+				if ext4 && !direct && !forceBuffered {
 					t.Fatalf("new file on ext4: not opened for direct I/O")
 				}
 				if err := w.Write(f, direct, data[:split], data[split:]); err != nil {
@@ -63,4 +59,55 @@ func openBuffered(path string) (*os.File, bool, error) {
 	}
 	f, err := os.Create(path)
 	return f, false, err
+}
+
+// TestReadAtRangesAroundAlignment: every range whose ends fall around an
+// alignment boundary or the end of the file reads back exactly, directly
+// and buffered, and a range past the end is an error, not short bytes.
+func TestReadAtRangesAroundAlignment(t *testing.T) {
+	data := make([]byte, 3*Align+100)
+	rand.NewChaCha8([32]byte{2}).Read(data)
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edges := []int{0, 1, 8, Align - 1, Align, Align + 1, 2*Align + 7, len(data) - 1, len(data)}
+	for _, wantDirect := range []bool{true, false} {
+		f, direct, err := Open(p)
+		if !wantDirect {
+			f.Close()
+			f, err = os.Open(p)
+			direct = false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantDirect && onExt4(t, p) && !direct {
+			t.Fatalf("file on ext4: not opened for direct I/O")
+		}
+		for _, off := range edges {
+			for _, end := range edges {
+				if end < off {
+					continue
+				}
+				got, err := ReadAt(f, direct, int64(off), end-off)
+				if err != nil || !bytes.Equal(got, data[off:end]) {
+					t.Errorf("direct %v: [%d, %d): %d bytes, err %v, equal %v", direct, off, end, len(got), err, bytes.Equal(got, data[off:end]))
+				}
+			}
+		}
+		if _, err := ReadAt(f, direct, int64(len(data)-10), 11); err == nil {
+			t.Errorf("direct %v: a range one byte past the end read without error", direct)
+		}
+		f.Close()
+	}
+}
+
+// onExt4 reports whether path is on ext4, where direct I/O must work.
+func onExt4(t *testing.T, path string) bool {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Type == 0xef53
 }
