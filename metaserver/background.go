@@ -39,6 +39,7 @@ func (s *Server) startBackground(tlsConf *tls.Config) {
 
 func (s *Server) taskMux(m rpc.Mux) {
 	s.onceMux(m)
+	s.batchMux(m)
 	rpc.On(m, wire.MReportBad, func(_ context.Context, r *wire.BadReplicaReq) (wire.Message, error) {
 		return &wire.Empty{}, s.sched.reportBad(r.ID, r.Addr)
 	})

@@ -152,11 +152,7 @@ func (s *Server) serveCall(conn *quic.Conn, st *quic.Stream) bool {
 
 func (s *Server) reply(st *quic.Stream, resp wire.Message, err error) {
 	if err != nil {
-		var we *wire.Error
-		if !errors.As(err, &we) {
-			we = &wire.Error{Code: wire.CodeInternal, Msg: err.Error()}
-		}
-		writeFrame(st, []byte{statusErr}, &wire.ErrorMessage{Err: *we})
+		writeFrame(st, []byte{statusErr}, &wire.ErrorMessage{Err: *wire.AsError(err)})
 		return
 	}
 	writeFrame(st, []byte{statusOK}, resp)

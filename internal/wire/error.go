@@ -1,6 +1,9 @@
 package wire
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Code classifies an error so that it survives the trip over the network
 // and can be turned into an errno at the FUSE edge.
@@ -64,6 +67,16 @@ func (e *Error) Error() string {
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Msg == "" && t.Code == e.Code
+}
+
+// AsError returns err as the *Error a peer is sent: err itself (or the
+// *Error it wraps), else an internal error carrying its text.
+func AsError(err error) *Error {
+	var we *Error
+	if !errors.As(err, &we) {
+		we = &Error{Code: CodeInternal, Msg: err.Error()}
+	}
+	return we
 }
 
 // Errorf makes an *Error with a formatted message.

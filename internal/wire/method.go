@@ -62,6 +62,7 @@ const (
 	// Added later, at the end so that no method's number changes: a peer
 	// that predates one answers it as an unknown method.
 	MXattrsInUse // Empty → CountResp: 0 if the namespace holds no extended attribute at all
+	MBatch       // BatchReq → BatchResp: several read-only calls in one round trip
 
 	methodEnd
 )

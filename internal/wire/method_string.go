@@ -51,12 +51,13 @@ func _() {
 	_ = x[CTouch-41]
 	_ = x[CVerify-42]
 	_ = x[MXattrsInUse-43]
-	_ = x[methodEnd-44]
+	_ = x[MBatch-44]
+	_ = x[methodEnd-45]
 }
 
-const _Method_name = "MLookupMGetAttrMSetAttrMMakeMLinkMRemoveMRenameMReadDirMReadlinkMCommitMExtentsMStatFSMMapMHeartbeatMSyncMPurgeMSessionMGetLockMSetLockMFallocateMGetXattrMListXattrMSetXattrMRemoveXattrMACLCountMReportBadMDrainMTasksMFsckMOnceMSettingsMAccessedCPutCGetCHasCGetRangeCListCDeleteCFetchCScrubCTouchCVerifyMXattrsInUsemethodEnd"
+const _Method_name = "MLookupMGetAttrMSetAttrMMakeMLinkMRemoveMRenameMReadDirMReadlinkMCommitMExtentsMStatFSMMapMHeartbeatMSyncMPurgeMSessionMGetLockMSetLockMFallocateMGetXattrMListXattrMSetXattrMRemoveXattrMACLCountMReportBadMDrainMTasksMFsckMOnceMSettingsMAccessedCPutCGetCHasCGetRangeCListCDeleteCFetchCScrubCTouchCVerifyMXattrsInUseMBatchmethodEnd"
 
-var _Method_index = [...]uint16{0, 7, 15, 23, 28, 33, 40, 47, 55, 64, 71, 79, 86, 90, 100, 105, 111, 119, 127, 135, 145, 154, 164, 173, 185, 194, 204, 210, 216, 221, 226, 235, 244, 248, 252, 256, 265, 270, 277, 283, 289, 295, 302, 314, 323}
+var _Method_index = [...]uint16{0, 7, 15, 23, 28, 33, 40, 47, 55, 64, 71, 79, 86, 90, 100, 105, 111, 119, 127, 135, 145, 154, 164, 173, 185, 194, 204, 210, 216, 221, 226, 235, 244, 248, 252, 256, 265, 270, 277, 283, 289, 295, 302, 314, 320, 329}
 
 func (i Method) String() string {
 	idx := int(i) - 1

@@ -74,6 +74,8 @@ func allMessages() []Message {
 		&TouchResp{},
 		&FsckResp{},
 		&OnceReq{},
+		&BatchReq{},
+		&BatchResp{},
 		&SettingsResp{},
 		&FsckReq{},
 		&VerifyReq{},
@@ -294,6 +296,8 @@ func examples() []Message {
 		&TouchReq{IDs: []block.ID{id}},
 		&TouchResp{Missing: []block.ID{id, {}}},
 		&OnceReq{ID: [16]byte{1, 2, 3}, Method: MMake, Body: []byte{9, 8, 7}},
+		&BatchReq{Calls: []BatchCall{{Method: MLookup, Body: []byte{1, 2}}, {Method: MGetAttr}}},
+		&BatchResp{Results: []BatchResult{{Body: []byte{3}}, {Err: Error{Code: CodeNotFound, Msg: "x"}}}},
 		&SettingsResp{GCGrace: 300e9},
 		&FsckReq{Verify: true},
 		&VerifyReq{IDs: []block.ID{id}},
@@ -500,6 +504,8 @@ func hostile() map[string][]byte {
 		"TasksResp.Kinds":      cat(make([]byte, 80), huge),
 		"FsckResp.Problems":    cat(make([]byte, 64), huge),
 		"OnceReq.Body":         cat(make([]byte, 18), huge),
+		"BatchReq.Calls":       cat(huge, make([]byte, 12)),
+		"BatchResp.Results":    cat(big, make([]byte, 20)),
 	}
 }
 
