@@ -21,7 +21,8 @@ func (cc *callCounts) add(m wire.Method) {
 
 // MetaCalls returns how many calls of method m this client has made to
 // the metaserver (a retry counts once; a change wrapped in MOnce counts
-// as its own method).
+// as its own method; a call sent in an MBatch counts as its own method,
+// and the batch once as MBatch).
 func (c *Client) MetaCalls(m wire.Method) uint64 {
 	if int(m) >= len(c.calls.n) {
 		return 0

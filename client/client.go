@@ -74,6 +74,7 @@ type Client struct {
 	suspects suspects // chunkservers that recently failed to connect
 	names    dirNames // every name of directories this mount made (dirnames.go)
 	calls    callCounts
+	reads    reads // lookups and getattrs, batched when many are out (reads.go)
 
 	// prefetches bounds the blocks read ahead at once by the whole
 	// mount (2 × Readahead), so that many sequential readers do not
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		stop:   make(chan struct{}),
 	}
 	c.cache.overhead = entryOverhead
+	c.reads.c = c
 	c.prefetches = make(chan struct{}, 2*cfg.Readahead)
 	c.session = newSessionID()
 	c.fill.warming = make(chan struct{}, maxWarming)

@@ -13,7 +13,12 @@ import (
 
 func (c *Client) attrCall(ctx context.Context, m wire.Method, req wire.Message) (wire.Attr, error) {
 	var resp wire.AttrResp
-	err := c.meta(ctx, m, req, &resp)
+	var err error
+	if m == wire.MLookup || m == wire.MGetAttr {
+		err = c.reads.call(ctx, m, req, &resp)
+	} else {
+		err = c.meta(ctx, m, req, &resp)
+	}
 	if err == nil {
 		c.overlayDirty(&resp.Attr)
 	}
