@@ -32,7 +32,8 @@ type reads struct {
 }
 
 // readsInFlight is how many calls or batches may be out at once before
-// new calls queue: enough to keep both ends busy.
+// new calls queue. With 16 threads stat-ing, 1 (bigger batches) was 10%
+// slower than 4.
 const readsInFlight = 4
 
 // maxBatch bounds the calls in one MBatch; more stay queued for the next.
