@@ -27,9 +27,9 @@ import (
 // changes do. This mount's own changes (setxattr, removexattr, chmod,
 // which rewrites an ACL) drop the inode's entries at once.
 var cachedXattrs = map[string]bool{
-	"security.capability":      true,
-	"system.posix_acl_access":  true,
-	"system.posix_acl_default": true,
+	"security.capability": true,
+	wire.ACLAccess:        true,
+	wire.ACLDefault:       true,
 }
 
 // xattrCache holds recent answers for cachedXattrs, at most
@@ -133,10 +133,13 @@ func (p *presence) saw() {
 }
 
 func isACLName(name string) bool {
-	return name == "system.posix_acl_access" || name == "system.posix_acl_default"
+	return name == wire.ACLAccess || name == wire.ACLDefault
 }
 
 func (f *FS) getXattr(ino uint64, name string) ([]byte, error) {
+	if err := wire.CheckXattrName(name); err != nil {
+		return nil, err // what the metaserver would answer
+	}
 	if !f.anyXattrs.mayExist(f.timeout) {
 		return nil, wire.Errorf(wire.CodeNoData, "no extended attribute in the namespace")
 	}

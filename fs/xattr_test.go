@@ -255,6 +255,10 @@ func TestXattrsAnsweredLocallyWhileNoneExist(t *testing.T) {
 		absent(c.Path(n), "security.selinux")
 		absent(c.Path(n), "system.posix_acl_access")
 		absent(c.Path(n), "user.x")
+		// A name no inode can have is refused as the metaserver would.
+		if _, err := unix.Lgetxattr(c.Path(n), "bogus.x", make([]byte, 64)); err != unix.EOPNOTSUPP {
+			t.Fatalf("getxattr %s bogus.x: %v, want EOPNOTSUPP", n, err)
+		}
 		if got := list(c.Path(n)); got != "" {
 			t.Fatalf("listxattr %s: %q, want nothing", n, got)
 		}

@@ -17,8 +17,8 @@ import (
 // ACL), drop an access ACL that says no more than the mode, and give a
 // new inode its parent's default ACL.
 const (
-	aclAccess  = "system.posix_acl_access"
-	aclDefault = "system.posix_acl_default"
+	aclAccess  = wire.ACLAccess
+	aclDefault = wire.ACLDefault
 )
 
 // The xattr form of an ACL (linux/posix_acl_xattr.h): a little-endian

@@ -3,7 +3,6 @@ package metaserver
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"syscall"
 
 	"github.com/cairn-fs/cairn/internal/wire"
@@ -14,28 +13,6 @@ import (
 // may touch (user.* only on regular files and directories, trusted.* only
 // for root, ...) is the kernel's check; the store keeps any name, with
 // Linux's limits on sizes.
-
-func checkXattrName(name string) error {
-	switch {
-	case name == "":
-		return wire.Errorf(wire.CodeRange, "empty extended attribute name")
-	case len(name) > wire.MaxXattrName:
-		return wire.Errorf(wire.CodeRange, "extended attribute name of %d bytes (at most %d)", len(name), wire.MaxXattrName)
-	}
-	if name == aclAccess || name == aclDefault {
-		return nil
-	}
-	for _, ns := range []string{"user.", "trusted.", "security."} {
-		if name == ns {
-			return wire.Errorf(wire.CodeInvalid, "extended attribute name %q without a name after the namespace", name)
-		}
-		if strings.HasPrefix(name, ns) {
-			return nil
-		}
-	}
-	// As ext4: no other namespace.
-	return wire.Errorf(wire.CodeNotSup, "extended attribute %q: not in the user, trusted or security namespace", name)
-}
 
 // getXattrValue returns the value of name on ino, or nil, false.
 func (tx *txn) getXattrValue(ino uint64, name string) ([]byte, bool, error) {
@@ -104,7 +81,7 @@ func (tx *txn) deleteXattrs(ino uint64) error {
 }
 
 func (s *store) getXattr(req *wire.XattrReq) (value []byte, err error) {
-	if err := checkXattrName(req.Name); err != nil {
+	if err := wire.CheckXattrName(req.Name); err != nil {
 		return nil, err
 	}
 	err = s.view(func(tx *txn) error {
@@ -136,7 +113,7 @@ func (s *store) listXattr(ino uint64) (names []string, err error) {
 }
 
 func (s *store) setXattr(req *wire.SetXattrReq) (attr wire.Attr, err error) {
-	if err := checkXattrName(req.Name); err != nil {
+	if err := wire.CheckXattrName(req.Name); err != nil {
 		return attr, err
 	}
 	if len(req.Value) > wire.MaxXattrValue {
@@ -203,7 +180,7 @@ func (s *store) setXattr(req *wire.SetXattrReq) (attr wire.Attr, err error) {
 }
 
 func (s *store) removeXattr(req *wire.XattrReq) (attr wire.Attr, err error) {
-	if err := checkXattrName(req.Name); err != nil {
+	if err := wire.CheckXattrName(req.Name); err != nil {
 		return attr, err
 	}
 	err = s.update(func(tx *txn) error {

@@ -1,5 +1,7 @@
 package wire
 
+import "strings"
+
 // Extended attribute limits, as Linux's XATTR_NAME_MAX, XATTR_SIZE_MAX
 // and XATTR_LIST_MAX.
 const (
@@ -77,4 +79,35 @@ func (m *XattrListResp) Decode(r *Reader) {
 	for i := range m.Names {
 		m.Names[i] = r.String()
 	}
+}
+
+// The POSIX ACLs' attribute names.
+const (
+	ACLAccess  = "system.posix_acl_access"
+	ACLDefault = "system.posix_acl_default"
+)
+
+// CheckXattrName refuses a name no inode can have: empty or too long,
+// or, as on ext4, outside the user, trusted and security namespaces and
+// the POSIX ACLs. The metaserver checks every name it is given; a mount
+// that answers a question itself checks first, so that its answer is
+// the metaserver's.
+func CheckXattrName(name string) error {
+	switch {
+	case name == "":
+		return Errorf(CodeRange, "empty extended attribute name")
+	case len(name) > MaxXattrName:
+		return Errorf(CodeRange, "extended attribute name of %d bytes (at most %d)", len(name), MaxXattrName)
+	case name == ACLAccess || name == ACLDefault:
+		return nil
+	}
+	for _, ns := range []string{"user.", "trusted.", "security."} {
+		if name == ns {
+			return Errorf(CodeInvalid, "extended attribute name %q without a name after the namespace", name)
+		}
+		if strings.HasPrefix(name, ns) {
+			return nil
+		}
+	}
+	return Errorf(CodeNotSup, "extended attribute %q: not in the user, trusted or security namespace", name)
 }
