@@ -1017,7 +1017,39 @@ func (g *modelGen) next(local *modelSide) modelOp {
 	}
 	g.pickUser(&o)
 	g.avoidKnownBugs(&o, local)
+	g.avoidAmbiguousChown(&o, local)
 	return o
+}
+
+// avoidAmbiguousChown turns a non-root chown to -1:-1 of a file this
+// mount has open (or closed a moment ago) into a chown to the caller's
+// own uid. FUSE sends that chown exactly as it sends a write's
+// privilege drop, a SETATTR with nothing to set, and Linux refuses it
+// (EPERM) when the caller is neither the owner nor in the group of a
+// setgid file; cairn refuses it only while no descriptor is open for
+// writing, when it cannot be a write's (killpriv.go).
+func (g *modelGen) avoidAmbiguousChown(o *modelOp, local *modelSide) {
+	if o.user == 0 || o.uid != -1 || o.gid != -1 {
+		return
+	}
+	var st unix.Stat_t
+	var err error
+	switch o.kind {
+	case opFchown:
+		if local.fds[o.slot] < 0 {
+			return
+		}
+		err = unix.Fstat(local.fds[o.slot], &st)
+	case opChown:
+		err = unix.Stat(local.p(o.path), &st)
+	case opLchown:
+		err = unix.Lstat(local.p(o.path), &st)
+	default:
+		return
+	}
+	if err == nil && g.busyInodes(local)[modelInode{st.Dev, st.Ino}] {
+		o.uid = int(modelUsers[o.user].uid)
+	}
 }
 
 // Known cairn bugs, which the generator steers around while they are
