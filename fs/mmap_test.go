@@ -8,16 +8,11 @@ import (
 	"testing"
 
 	"github.com/cairn-fs/cairn/internal/testcluster"
-	"golang.org/x/sys/unix"
 )
 
-type patch struct {
-	off  int
-	data []byte
-}
-
-// mmapWrite maps path (size bytes, made by ftruncate) shared and writable,
-// writes patches through the mapping, msyncs, unmaps and closes.
+// mmapWrite maps path (size bytes, made by ftruncate) shared and writable
+// in a child process, writes patches through the mapping, msyncs, unmaps
+// and closes.
 func mmapWrite(t *testing.T, path string, size int, patches []patch) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
@@ -28,20 +23,9 @@ func mmapWrite(t *testing.T, path string, size int, patches []patch) {
 	if err := f.Truncate(int64(size)); err != nil {
 		t.Fatal(err)
 	}
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range patches { // in order: they overlap
-		if err := writeMapped(m[p.off:], p.data); err != nil {
-			t.Fatalf("write through the mapping: %v", err)
-		}
-	}
-	if err := unix.Msync(m, unix.MS_SYNC); err != nil {
-		t.Fatalf("msync: %v", err)
-	}
-	if err := unix.Munmap(m); err != nil {
-		t.Fatal(err)
+	// Patches go in order: they overlap.
+	if err := mapWrite(int(f.Fd()), 0, size, patches, true, 0); err != nil {
+		t.Fatalf("write through a mapping: %v", err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)

@@ -130,18 +130,7 @@ func (s *modelSide) execData(o modelOp, fd int) opResult {
 			return r
 		}
 		mapOff := o.off &^ (4096 - 1)
-		m, err := unix.Mmap(fd, mapOff, int(o.off-mapOff+n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-		if err != nil {
-			r.errno = modelErrno(err)
-			return r
-		}
-		r.errno = modelErrno(writeMapped(m[o.off-mapOff:], modelData(o.seed, n)))
-		if o.mode != 0 && r.errno == 0 {
-			r.errno = modelErrno(unix.Msync(m, unix.MS_SYNC))
-		}
-		if err := unix.Munmap(m); err != nil && r.errno == 0 {
-			r.errno = modelErrno(err)
-		}
+		r.errno = modelErrno(mapWrite(fd, mapOff, int(o.off-mapOff+n), []patch{{int(o.off - mapOff), modelData(o.seed, n)}}, o.mode != 0, o.user))
 	}
 	return r
 }
