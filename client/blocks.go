@@ -213,13 +213,13 @@ func (c *Client) fromReplicas(ctx context.Context, id block.ID, get func(addr st
 		if err == nil {
 			return data, nil
 		}
+		errs = append(errs, fmt.Errorf("%s: %w", n.Addr, err))
+		if ctx.Err() != nil {
+			break // the caller gave up (or the client closed): no fault of the replica's
+		}
 		c.reportBad(id, n.Addr, err)
 		if !errors.Is(err, wire.ErrNotFound) {
 			c.cfg.Log.Warn("bad block replica", "block", id.String(), "chunkserver", n.Addr, "err", err)
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", n.Addr, err))
-		if ctx.Err() != nil {
-			break
 		}
 	}
 	return nil, wire.Errorf(wire.CodeIO, "block %s: no good replica: %v", id.Short(), errors.Join(errs...))

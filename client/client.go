@@ -68,8 +68,10 @@ type Client struct {
 	fill    fillState     // background block fetches and kernel cache fills (fill.go)
 	upload  chan struct{} // semaphore: one token per block in flight
 	stop    chan struct{}
-	wg      sync.WaitGroup
-	session uint64 // this client's session in the metaserver (session.go)
+	closing context.Context // canceled by Close: ends background work
+	endAll  context.CancelFunc
+	wg      sync.WaitGroup // the loops and background work, which Close waits for
+	session uint64         // this client's session in the metaserver (session.go)
 
 	suspects suspects // chunkservers that recently failed to connect
 	names    dirNames // every name of directories this mount made (dirnames.go)
@@ -135,6 +137,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		upload: make(chan struct{}, cfg.MaxInflight),
 		stop:   make(chan struct{}),
 	}
+	c.closing, c.endAll = context.WithCancel(context.Background())
 	c.cache.overhead = entryOverhead
 	c.reads.c = c
 	c.prefetches = make(chan struct{}, 2*cfg.Readahead)
@@ -165,9 +168,23 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 // after unlink) and releases connections. Callers flush open files first.
 func (c *Client) Close() {
 	close(c.stop)
+	c.endAll()
 	c.wg.Wait()
 	c.endSession()
 	c.rpc.Close()
+}
+
+// goBackground runs fn in a goroutine with a context that ends after
+// cfg.Timeout or when the client closes; Close waits for it, so that
+// nothing the client started outlives it (a fetch, a fill, an upload).
+func (c *Client) goBackground(fn func(ctx context.Context)) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.closing, c.cfg.Timeout)
+		defer cancel()
+		fn(ctx)
+	}()
 }
 
 // meta calls the metaserver, retrying while it is unreachable for up to

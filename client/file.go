@@ -308,7 +308,7 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 	p.size = uint32(len(p.data))
 	f.mu.pending = append(f.mu.pending, p)
 	f.c.upload <- struct{}{}
-	go func() {
+	f.c.goBackground(func(ctx context.Context) {
 		// A big block written is kept in the disk cache too: a file
 		// written is often read back soon (a build's output, a copy, a
 		// benchmark), and the read then costs a local read instead of
@@ -319,10 +319,8 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 		} else {
 			p.id = block.Sum(p.data)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
 		p.at = time.Now() // its first copy may land at once, however long the rest take
 		p.err = f.c.putBlock(ctx, p.id, p.data)
-		cancel()
 		if p.err == nil {
 			f.c.cache.add(p.id, p.data)
 			f.c.disk.put(p.id, p.data, outboard)
@@ -340,7 +338,7 @@ func (f *File) startUploadLocked(p *pendingBlock) {
 			f.mu.Unlock()
 		}
 		close(p.done)
-	}()
+	})
 }
 
 // Flush makes every write so far durable and visible to other mounts:
@@ -602,12 +600,10 @@ func (f *File) readahead(exts []wire.Extent, i int) {
 		default:
 			return // the mount has enough blocks on their way: memory stays bounded however many read
 		}
-		go func() {
+		f.c.goBackground(func(ctx context.Context) {
 			defer func() { <-f.c.prefetches }()
-			ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
-			defer cancel()
 			f.c.getBlock(ctx, id)
-		}()
+		})
 	}
 }
 

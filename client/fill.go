@@ -157,8 +157,8 @@ func (f *File) warmWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp
 		return false // another file is being warmed; its parts are warmed meanwhile
 	}
 	f.mu.wholeGen = gen
-	go func() {
-		f.fillWhole(filler, gen, layout)
+	f.c.goBackground(func(ctx context.Context) {
+		f.fillWhole(ctx, filler, gen, layout)
 		<-f.c.fill.whole
 		f.mu.Lock()
 		if f.mu.wholeGen == gen {
@@ -166,7 +166,7 @@ func (f *File) warmWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp
 			f.mu.wholeGen, f.mu.misses = 0, 0
 		}
 		f.mu.Unlock()
-	}()
+	})
 	return true
 }
 
@@ -183,7 +183,7 @@ func wholeAfter(size uint64) int {
 // kernel's cache: first those whose blocks the block cache holds, then the
 // others in file order, wholeFetches at a time. It stops when fills of gen
 // may no longer store, or at a failed fetch (the reads will report it).
-func (f *File) fillWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp) {
+func (f *File) fillWhole(ctx context.Context, filler PageFiller, gen uint64, layout *wire.ExtentsResp) {
 	slots := make(chan struct{}, wholeFetches)
 	var wg sync.WaitGroup
 	var failed atomic.Bool
@@ -195,9 +195,7 @@ func (f *File) fillWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
 			data, err := f.c.getBlock(ctx, e.Block)
-			cancel()
 			if err != nil || uint64(len(data)) < uint64(e.BlockOff)+uint64(e.Len) {
 				failed.Store(true)
 				return
@@ -253,10 +251,8 @@ func (f *File) warmPart(filler *PageFiller, gen uint64, e wire.Extent, off, size
 	}
 	f.mu.warming[lo] = true
 	f.mu.Unlock()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), f.c.cfg.Timeout)
+	f.c.goBackground(func(ctx context.Context) {
 		data, err := f.c.getRange(ctx, part.Block, uint64(part.BlockLen), uint64(part.BlockOff), uint64(part.Len))
-		cancel()
 		<-f.c.fill.warming
 		if err == nil && filler != nil {
 			f.fillKernel(*filler, gen, part, size, data)
@@ -266,7 +262,7 @@ func (f *File) warmPart(filler *PageFiller, gen uint64, e wire.Extent, off, size
 			delete(f.mu.warming, lo)
 		}
 		f.mu.Unlock()
-	}()
+	})
 }
 
 // fillKernel stores data, the content of extent e, in the kernel's page
