@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +59,7 @@ type Cluster struct {
 	stopped bool
 	extra   []*extraMount
 	log     *slog.Logger
+	logTo   *testWriter
 	closed  map[int]bool // chunkservers stopped by StopChunk
 }
 
@@ -78,8 +80,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	c := &Cluster{Dir: opts.Dir, opts: opts}
-	t.Cleanup(c.Stop)
+	c := &Cluster{Dir: opts.Dir, opts: opts, logTo: newTestWriter(t)}
+	t.Cleanup(c.Stop) // runs before the writer's cleanup, so what Stop logs is in the test log
 	if err := c.start(t); err != nil {
 		t.Fatalf("start test cluster: %v", err)
 	}
@@ -87,7 +89,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 }
 
 func (c *Cluster) start(t testing.TB) error {
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(c.logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ca, _, err := pki.LoadOrCreate(filepath.Join(c.Dir, "cluster.pem"))
 	if err != nil {
 		return err
@@ -163,7 +165,7 @@ func (c *Cluster) Stop() {
 func (c *Cluster) Restart(t testing.TB) {
 	t.Helper()
 	c.Stop()
-	*c = Cluster{Dir: c.Dir, opts: c.opts}
+	*c = Cluster{Dir: c.Dir, opts: c.opts, logTo: c.logTo}
 	if err := c.start(t); err != nil {
 		t.Fatalf("restart test cluster: %v", err)
 	}
@@ -174,7 +176,7 @@ func (c *Cluster) Restart(t testing.TB) {
 // client and the mountpoint.
 func (c *Cluster) AddMount(t testing.TB) (*client.Client, string) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(c.logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA, Log: log, Timeout: 20 * time.Second,
 		WarmFileBytes: c.opts.WarmFileBytes})
 	if err != nil {
@@ -199,11 +201,32 @@ func (c *Cluster) Path(elem ...string) string {
 	return filepath.Join(append([]string{c.MountDir}, elem...)...)
 }
 
-// testWriter sends server logs to the test log, shown on failure.
-type testWriter struct{ t testing.TB }
+// testWriter sends server logs to the test log, shown on failure. What
+// is logged once the test has ended, by something that outlived it, goes
+// to stderr instead: the testing package panics at a Log that late.
+type testWriter struct {
+	t     testing.TB
+	mu    sync.Mutex
+	ended bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
+func newTestWriter(t testing.TB) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.ended = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		fmt.Fprintf(os.Stderr, "logged after %s ended: %s", w.t.Name(), p)
+		return len(p), nil
+	}
 	w.t.Log(string(p))
 	return len(p), nil
 }
