@@ -159,6 +159,18 @@ func unescapeMount(s string) string {
 // umount from outside).
 func (m *Mount) Wait() { m.server.Wait() }
 
+// DetachIfDead detaches the mount if it is still mounted with no one
+// serving it: the kernel ended its connection (an abort through
+// /sys/fs/fuse/connections), which leaves a mountpoint that fails every
+// access with ENOTCONN until unmounted. It reports whether it did.
+func (m *Mount) DetachIfDead() bool {
+	var st syscall.Statfs_t // statfs always asks the connection (a stat may be cached)
+	if err := syscall.Statfs(m.dir, &st); !errors.Is(err, syscall.ENOTCONN) {
+		return false
+	}
+	return syscall.Unmount(m.dir, syscall.MNT_DETACH) == nil
+}
+
 // CheckMountpoint reports, before anything is started, whether dir can be
 // mounted on: it exists, is a directory, and nothing is mounted there.
 func CheckMountpoint(dir string) error {

@@ -603,6 +603,38 @@ func TestErrorMountpointInUse(t *testing.T) {
 	stopUp(t, first, mnt, syscall.SIGINT)
 }
 
+// TestErrorAbortedConnection: when the kernel ends a mount's connection
+// (an abort through fusectl), cairn up exits 1 saying so, and leaves no
+// dead mount behind (one that fails every access with ENOTCONN).
+func TestErrorAbortedConnection(t *testing.T) {
+	t.Parallel()
+	needFUSE(t)
+	mnt := mountDir(t)
+	p := startUp(t, "up", filepath.Join(t.TempDir(), "data"), mnt)
+	var st syscall.Stat_t
+	if err := syscall.Stat(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	const conns = "/sys/fs/fuse/connections"
+	conn := filepath.Join(conns, fmt.Sprint(st.Dev&0xff|(st.Dev>>12)&^0xff)) // the device's minor number
+	if _, err := os.Stat(conn); errors.Is(err, os.ErrNotExist) {
+		if err := syscall.Mount("fusectl", conns, "fusectl", 0, ""); err != nil {
+			t.Fatalf("mount fusectl on %s: %v", conns, err)
+		}
+		t.Cleanup(func() { syscall.Unmount(conns, 0) })
+	}
+	if err := os.WriteFile(filepath.Join(conn, "abort"), []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 60*time.Second); code != 1 {
+		t.Errorf("exit status %d after the abort, want 1; stderr:\n%s", code, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), "detached the dead mount") {
+		t.Errorf("stderr does not say the mount was detached:\n%s", p.stderr.String())
+	}
+	assertNotMounted(t, mnt)
+}
+
 func TestErrorOtherCluster(t *testing.T) {
 	t.Parallel()
 	needFUSE(t)

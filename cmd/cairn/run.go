@@ -138,6 +138,9 @@ func serveMount(ctx context.Context, closers *closeStack, cfg client.Config, mnt
 			return err
 		}
 	case <-unmounted:
+		if m.DetachIfDead() {
+			return fmt.Errorf("the kernel ended the connection of %s (aborted); detached the dead mount", m.Dir())
+		}
 		fmt.Fprintf(os.Stderr, "cairn: %s was unmounted\n", m.Dir())
 	}
 	return nil
