@@ -157,8 +157,8 @@ func (f *File) warmWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp
 		return false // another file is being warmed; its parts are warmed meanwhile
 	}
 	f.mu.wholeGen = gen
-	f.c.goBackground(func(ctx context.Context) {
-		f.fillWhole(ctx, filler, gen, layout)
+	f.c.goBackground(func(context.Context) { // each fetch has its own time (fillWhole)
+		f.fillWhole(filler, gen, layout)
 		<-f.c.fill.whole
 		f.mu.Lock()
 		if f.mu.wholeGen == gen {
@@ -183,7 +183,7 @@ func wholeAfter(size uint64) int {
 // kernel's cache: first those whose blocks the block cache holds, then the
 // others in file order, wholeFetches at a time. It stops when fills of gen
 // may no longer store, or at a failed fetch (the reads will report it).
-func (f *File) fillWhole(ctx context.Context, filler PageFiller, gen uint64, layout *wire.ExtentsResp) {
+func (f *File) fillWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp) {
 	slots := make(chan struct{}, wholeFetches)
 	var wg sync.WaitGroup
 	var failed atomic.Bool
@@ -195,7 +195,9 @@ func (f *File) fillWhole(ctx context.Context, filler PageFiller, gen uint64, lay
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
+			ctx, cancel := context.WithTimeout(f.c.closing, f.c.cfg.Timeout)
 			data, err := f.c.getBlock(ctx, e.Block)
+			cancel()
 			if err != nil || uint64(len(data)) < uint64(e.BlockOff)+uint64(e.Len) {
 				failed.Store(true)
 				return
