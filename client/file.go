@@ -152,8 +152,12 @@ func (c *Client) Open(ino uint64) *File {
 		f = &File{c: c, ino: ino}
 		c.mu.files[ino] = f
 	}
-	c.mu.Unlock()
+	// The reference is taken under c.mu, as Release drops the last one:
+	// else a Release racing with this Open (the kernel sends RELEASE
+	// asynchronously) could drop the File from c.mu.files just before
+	// this reference, and the open file would be unknown to the mount.
 	f.mu.Lock()
+	c.mu.Unlock()
 	f.mu.refs++
 	if !f.dirtyLocked() {
 		f.dropLayoutLocked()
