@@ -611,6 +611,7 @@ func TestErrorAbortedConnection(t *testing.T) {
 	needFUSE(t)
 	mnt := mountDir(t)
 	p := startUp(t, "up", filepath.Join(t.TempDir(), "data"), mnt)
+	p.waitStderr(t, "press Ctrl-C", 30*time.Second) // serving, not still checking its mount
 	var st syscall.Stat_t
 	if err := syscall.Stat(mnt, &st); err != nil {
 		t.Fatal(err)
