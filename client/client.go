@@ -174,17 +174,23 @@ func (c *Client) Close() {
 	c.rpc.Close()
 }
 
-// goBackground runs fn in a goroutine with a context that ends after
-// cfg.Timeout or when the client closes; Close waits for it, so that
-// nothing the client started outlives it (a fetch, a fill, an upload).
+// goBackground runs fn in a goroutine with a backgroundCtx; Close waits
+// for it, so that nothing the client started outlives it (a fetch, a
+// fill, an upload).
 func (c *Client) goBackground(fn func(ctx context.Context)) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(c.closing, c.cfg.Timeout)
+		ctx, cancel := c.backgroundCtx()
 		defer cancel()
 		fn(ctx)
 	}()
+}
+
+// backgroundCtx is the context of one piece of background work: it ends
+// after cfg.Timeout or when the client closes.
+func (c *Client) backgroundCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.closing, c.cfg.Timeout)
 }
 
 // meta calls the metaserver, retrying while it is unreachable for up to

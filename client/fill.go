@@ -195,7 +195,7 @@ func (f *File) fillWhole(filler PageFiller, gen uint64, layout *wire.ExtentsResp
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			ctx, cancel := context.WithTimeout(f.c.closing, f.c.cfg.Timeout)
+			ctx, cancel := f.c.backgroundCtx()
 			data, err := f.c.getBlock(ctx, e.Block)
 			cancel()
 			if err != nil || uint64(len(data)) < uint64(e.BlockOff)+uint64(e.Len) {

@@ -58,8 +58,7 @@ type Cluster struct {
 	opts    Options
 	stopped bool
 	extra   []*extraMount
-	log     *slog.Logger
-	logTo   *testWriter
+	log     *slog.Logger // to the test log (testWriter), for every part and mount
 	closed  map[int]bool // chunkservers stopped by StopChunk
 }
 
@@ -80,7 +79,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	c := &Cluster{Dir: opts.Dir, opts: opts, logTo: newTestWriter(t)}
+	c := &Cluster{Dir: opts.Dir, opts: opts,
+		log: slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	t.Cleanup(c.Stop) // runs before the writer's cleanup, so what Stop logs is in the test log
 	if err := c.start(t); err != nil {
 		t.Fatalf("start test cluster: %v", err)
@@ -89,14 +89,13 @@ func Start(t testing.TB, opts Options) *Cluster {
 }
 
 func (c *Cluster) start(t testing.TB) error {
-	log := slog.New(slog.NewTextHandler(c.logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ca, _, err := pki.LoadOrCreate(filepath.Join(c.Dir, "cluster.pem"))
 	if err != nil {
 		return err
 	}
 	c.CA = ca
 	c.Meta, err = metaserver.Start(metaserver.Config{
-		Dir: filepath.Join(c.Dir, "meta"), CA: ca, Replicas: c.opts.Replicas, Log: log,
+		Dir: filepath.Join(c.Dir, "meta"), CA: ca, Replicas: c.opts.Replicas, Log: c.log,
 		SessionTTL: c.opts.SessionTTL,
 		GCGrace:    c.opts.GCGrace, ReconcileEvery: c.opts.ReconcileEvery, ScrubEvery: c.opts.ScrubEvery, DownAfter: c.opts.DownAfter,
 	})
@@ -104,7 +103,6 @@ func (c *Cluster) start(t testing.TB) error {
 		return err
 	}
 	ctx := context.Background()
-	c.log = log
 	for i := range c.opts.Chunkservers {
 		cs, err := c.startChunk(ctx, i)
 		if err != nil {
@@ -112,7 +110,7 @@ func (c *Cluster) start(t testing.TB) error {
 		}
 		c.Chunks = append(c.Chunks, cs)
 	}
-	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: log, Timeout: 20 * time.Second,
+	c.Client, err = client.New(ctx, client.Config{Meta: c.Meta.Addr(), CA: ca, Log: c.log, Timeout: 20 * time.Second,
 		KeepUploadsAfter: c.opts.KeepUploadsAfter, WarmFileBytes: c.opts.WarmFileBytes,
 		CacheDir: c.opts.CacheDir, CacheDiskBytes: c.opts.CacheDiskBytes})
 	if err != nil {
@@ -125,7 +123,7 @@ func (c *Cluster) start(t testing.TB) error {
 	if err := os.MkdirAll(c.MountDir, 0o755); err != nil {
 		return err
 	}
-	c.Mount, err = fs.New(c.Client, c.MountDir, fs.Options{Log: log, AttrTimeout: c.opts.AttrTimeout})
+	c.Mount, err = fs.New(c.Client, c.MountDir, fs.Options{Log: c.log, AttrTimeout: c.opts.AttrTimeout})
 	return err
 }
 
@@ -165,7 +163,7 @@ func (c *Cluster) Stop() {
 func (c *Cluster) Restart(t testing.TB) {
 	t.Helper()
 	c.Stop()
-	*c = Cluster{Dir: c.Dir, opts: c.opts, logTo: c.logTo}
+	*c = Cluster{Dir: c.Dir, opts: c.opts, log: c.log}
 	if err := c.start(t); err != nil {
 		t.Fatalf("restart test cluster: %v", err)
 	}
@@ -176,8 +174,7 @@ func (c *Cluster) Restart(t testing.TB) {
 // client and the mountpoint.
 func (c *Cluster) AddMount(t testing.TB) (*client.Client, string) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(c.logTo, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA, Log: log, Timeout: 20 * time.Second,
+	cl, err := client.New(context.Background(), client.Config{Meta: c.Meta.Addr(), CA: c.CA, Log: c.log, Timeout: 20 * time.Second,
 		WarmFileBytes: c.opts.WarmFileBytes})
 	if err != nil {
 		t.Fatalf("second client: %v", err)
@@ -187,7 +184,7 @@ func (c *Cluster) AddMount(t testing.TB) (*client.Client, string) {
 		cl.Close()
 		t.Fatal(err)
 	}
-	m, err := fs.New(cl, dir, fs.Options{Log: log, AttrTimeout: c.opts.AttrTimeout})
+	m, err := fs.New(cl, dir, fs.Options{Log: c.log, AttrTimeout: c.opts.AttrTimeout})
 	if err != nil {
 		cl.Close()
 		t.Fatalf("second mount: %v", err)
