@@ -17,8 +17,9 @@ import (
 //	                   garbage once the grace period has passed
 //	O ino            → an orphan: an inode with no names, kept because a
 //	                   client had it open; the value is that client's
-//	                   session. Purged at its last close there, or when
-//	                   the session expires (see session.go)
+//	                   session, then a 1 if open's O_TMPFILE made it
+//	                   (orphanValue). Purged at its last close there,
+//	                   or when the session expires (see session.go)
 //	N node-id        → a chunkserver's cluster map entry
 //	S name           → system values (inode allocator, epoch)
 //	X ino name       → an extended attribute's value (POSIX ACLs too)
@@ -68,6 +69,24 @@ func garbageKey(when int64, id block.ID) []byte {
 }
 
 func orphanKey(ino uint64) []byte { return u64Key(tOrphan, ino, 0) }
+
+// orphanValue is an orphan record's value: the owning session, then, for
+// a file made with no name by tmpfile, a 1, which lets it be linked.
+func orphanValue(session uint64, tmpfile bool) []byte {
+	v := binary.BigEndian.AppendUint64(nil, session)
+	if tmpfile {
+		v = append(v, 1)
+	}
+	return v
+}
+
+// parseOrphan reads an orphan record's value.
+func parseOrphan(v []byte) (session uint64, tmpfile bool) {
+	if len(v) < 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(v), len(v) == 9 && v[8] == 1
+}
 
 func nodeKey(id string) []byte { return append([]byte{tNode}, id...) }
 

@@ -1,7 +1,7 @@
 package metaserver
 
 import (
-	"encoding/binary"
+	"errors"
 	"slices"
 	"strings"
 	"syscall"
@@ -148,13 +148,6 @@ func (s *store) make(req *wire.MakeReq) (attr wire.Attr, dirs dirChange, err err
 			Ino: ino, Mode: req.Mode, Uid: req.Uid, Gid: req.Gid, Nlink: 1, Rdev: req.Rdev,
 			Atime: tx.now, Mtime: tx.now, Ctime: tx.now,
 		}}
-		// A setgid directory passes its group on, and its setgid bit to subdirectories.
-		if parent.Mode&syscall.S_ISGID != 0 {
-			n.Gid = parent.Gid
-			if n.isDir() {
-				n.Mode |= syscall.S_ISGID
-			}
-		}
 		switch n.Mode & syscall.S_IFMT {
 		case syscall.S_IFDIR:
 			n.Nlink, n.Size, n.Parent = 2, 4096, req.Parent
@@ -165,13 +158,54 @@ func (s *store) make(req *wire.MakeReq) (attr wire.Attr, dirs dirChange, err err
 			}
 			n.Target, n.Size = req.Target, uint64(len(req.Target))
 		}
-		if err := tx.inheritACL(parent, n, req.Umask); err != nil {
+		if err := tx.inherit(parent, n, req.Umask); err != nil {
 			return err
 		}
 		attr = n.Attr
 		return tx.addEntry(parent, req.Name, n)
 	})
 	return attr, dirs, err
+}
+
+// inherit gives n, new in parent, what parent passes on: a setgid
+// directory its group, and its setgid bit to subdirectories; a default
+// ACL its access ACL and mode, else the umask applies.
+func (tx *txn) inherit(parent, n *inode, umask uint32) error {
+	if parent.Mode&syscall.S_ISGID != 0 {
+		n.Gid = parent.Gid
+		if n.isDir() {
+			n.Mode |= syscall.S_ISGID
+		}
+	}
+	return tx.inheritACL(parent, n, umask)
+}
+
+// tmpfile creates a regular file in no directory, as O_TMPFILE does: an
+// orphan of the caller's session from the start, marked linkable.
+func (s *store) tmpfile(req *wire.TmpfileReq) (attr wire.Attr, err error) {
+	err = s.update(func(tx *txn) error {
+		parent, err := tx.getDir(req.Parent)
+		if err != nil {
+			return err
+		}
+		ino, err := tx.allocIno()
+		if err != nil {
+			return err
+		}
+		n := &inode{Attr: wire.Attr{
+			Ino: ino, Mode: syscall.S_IFREG | req.Mode&0o7777, Uid: req.Uid, Gid: req.Gid,
+			Atime: tx.now, Mtime: tx.now, Ctime: tx.now,
+		}}
+		if err := tx.inherit(parent, n, req.Umask); err != nil {
+			return err
+		}
+		attr = n.Attr
+		if err := tx.Set(orphanKey(ino), orphanValue(req.Session, true)); err != nil {
+			return err
+		}
+		return tx.putInode(n)
+	})
+	return attr, err
 }
 
 // addEntry names n in parent: the new entry, n's inode and the touched
@@ -200,7 +234,17 @@ func (s *store) link(req *wire.LinkReq) (attr wire.Attr, dirs dirChange, err err
 			return wire.Errorf(wire.CodePerm, "hard link to directory %d", n.Ino)
 		}
 		if n.Nlink == 0 {
-			return wire.Errorf(wire.CodeNotFound, "inode %d was unlinked", n.Ino)
+			// Only a file made by tmpfile may get a name back.
+			linkable, err := tx.linkable(n.Ino)
+			if err != nil {
+				return err
+			}
+			if !linkable {
+				return wire.Errorf(wire.CodeNotFound, "inode %d was unlinked", n.Ino)
+			}
+			if err := tx.Delete(orphanKey(n.Ino)); err != nil {
+				return err
+			}
 		}
 		if n.Nlink >= 65000 {
 			return wire.Errorf(wire.CodeMlink, "inode %d has %d links", n.Ino, n.Nlink)
@@ -285,7 +329,7 @@ func (tx *txn) dropLink(n, parent *inode, open []uint64, session uint64) error {
 		}
 	}
 	if slices.Contains(open, n.Ino) {
-		if err := tx.Set(orphanKey(n.Ino), binary.BigEndian.AppendUint64(nil, session)); err != nil {
+		if err := tx.Set(orphanKey(n.Ino), orphanValue(session, false)); err != nil {
 			return err
 		}
 		return tx.putInode(n)
@@ -329,6 +373,24 @@ func (s *store) purge(ino uint64) error {
 		}
 		return tx.deleteFile(n)
 	})
+}
+
+// linkable reports whether ino, which has no name, may get one: only a
+// file made by tmpfile may, as Linux allows linkat only for O_TMPFILE.
+func (tx *txn) linkable(ino uint64) (bool, error) {
+	item, err := tx.Get(orphanKey(ino))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var tmpfile bool
+	err = item.Value(func(v []byte) error {
+		_, tmpfile = parseOrphan(v)
+		return nil
+	})
+	return tmpfile, err
 }
 
 // isAncestor reports whether dir a is dir b or one of b's ancestors.

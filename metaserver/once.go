@@ -19,7 +19,7 @@ const onceMax = 1 << 17
 // onceMethods are the namespace changes a client may wrap in MOnce: the
 // ones whose second execution would answer differently from the first.
 var onceMethods = map[wire.Method]bool{
-	wire.MMake: true, wire.MLink: true, wire.MRemove: true, wire.MRename: true,
+	wire.MMake: true, wire.MLink: true, wire.MRemove: true, wire.MRename: true, wire.MTmpfile: true,
 }
 
 // onceCache remembers the answers to MOnce requests by ID, like an NFS

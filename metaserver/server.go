@@ -173,6 +173,9 @@ func (s *Server) mux() rpc.Mux {
 		a, dirs, err := s.store.make(r)
 		return s.changeResp(a, dirs, err, r.Parent, 0)
 	})
+	rpc.On(m, wire.MTmpfile, func(_ context.Context, r *wire.TmpfileReq) (wire.Message, error) {
+		return attrResp(s.store.tmpfile(r))
+	})
 	rpc.On(m, wire.MLink, func(_ context.Context, r *wire.LinkReq) (wire.Message, error) {
 		a, dirs, err := s.store.link(r)
 		return s.changeResp(a, dirs, err, r.Parent, 0)

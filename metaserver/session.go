@@ -136,9 +136,7 @@ func (st *store) orphans(match func(owner uint64) bool) (inos []uint64, err erro
 			}
 			var owner uint64
 			if err := it.Item().Value(func(v []byte) error {
-				if len(v) == 8 {
-					owner = binary.BigEndian.Uint64(v)
-				}
+				owner, _ = parseOrphan(v)
 				return nil
 			}); err != nil {
 				return err

@@ -112,6 +112,36 @@ func (m *MakeReq) Decode(r *Reader) {
 	m.Umask = r.U32()
 }
 
+// TmpfileReq creates a regular file with no name in directory Parent,
+// as open's O_TMPFILE does: it is kept, with nlink 0, as an orphan of
+// Session until the caller purges it (MPurge) or links it (MLink), which
+// only such a file allows of the files with nlink 0.
+type TmpfileReq struct {
+	Parent   uint64
+	Mode     uint32 // permission bits
+	Uid, Gid uint32
+	Umask    uint32 // as in MakeReq
+	Session  uint64
+}
+
+func (m *TmpfileReq) Append(b []byte) []byte {
+	b = AppendU64(b, m.Parent)
+	b = AppendU32(b, m.Mode)
+	b = AppendU32(b, m.Uid)
+	b = AppendU32(b, m.Gid)
+	b = AppendU32(b, m.Umask)
+	return AppendU64(b, m.Session)
+}
+
+func (m *TmpfileReq) Decode(r *Reader) {
+	m.Parent = r.U64()
+	m.Mode = r.U32()
+	m.Uid = r.U32()
+	m.Gid = r.U32()
+	m.Umask = r.U32()
+	m.Session = r.U64()
+}
+
 // LinkReq adds the name Name in Parent for inode Ino.
 type LinkReq struct {
 	Ino, Parent uint64

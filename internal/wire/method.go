@@ -63,6 +63,7 @@ const (
 	// that predates one answers it as an unknown method.
 	MXattrsInUse // Empty → CountResp: 0 if the namespace holds no extended attribute at all
 	MBatch       // BatchReq → BatchResp: several read-only calls in one round trip
+	MTmpfile     // TmpfileReq → AttrResp: a file with no name (open's O_TMPFILE)
 
 	methodEnd
 )

@@ -52,12 +52,13 @@ func _() {
 	_ = x[CVerify-42]
 	_ = x[MXattrsInUse-43]
 	_ = x[MBatch-44]
-	_ = x[methodEnd-45]
+	_ = x[MTmpfile-45]
+	_ = x[methodEnd-46]
 }
 
-const _Method_name = "MLookupMGetAttrMSetAttrMMakeMLinkMRemoveMRenameMReadDirMReadlinkMCommitMExtentsMStatFSMMapMHeartbeatMSyncMPurgeMSessionMGetLockMSetLockMFallocateMGetXattrMListXattrMSetXattrMRemoveXattrMACLCountMReportBadMDrainMTasksMFsckMOnceMSettingsMAccessedCPutCGetCHasCGetRangeCListCDeleteCFetchCScrubCTouchCVerifyMXattrsInUseMBatchmethodEnd"
+const _Method_name = "MLookupMGetAttrMSetAttrMMakeMLinkMRemoveMRenameMReadDirMReadlinkMCommitMExtentsMStatFSMMapMHeartbeatMSyncMPurgeMSessionMGetLockMSetLockMFallocateMGetXattrMListXattrMSetXattrMRemoveXattrMACLCountMReportBadMDrainMTasksMFsckMOnceMSettingsMAccessedCPutCGetCHasCGetRangeCListCDeleteCFetchCScrubCTouchCVerifyMXattrsInUseMBatchMTmpfilemethodEnd"
 
-var _Method_index = [...]uint16{0, 7, 15, 23, 28, 33, 40, 47, 55, 64, 71, 79, 86, 90, 100, 105, 111, 119, 127, 135, 145, 154, 164, 173, 185, 194, 204, 210, 216, 221, 226, 235, 244, 248, 252, 256, 265, 270, 277, 283, 289, 295, 302, 314, 320, 329}
+var _Method_index = [...]uint16{0, 7, 15, 23, 28, 33, 40, 47, 55, 64, 71, 79, 86, 90, 100, 105, 111, 119, 127, 135, 145, 154, 164, 173, 185, 194, 204, 210, 216, 221, 226, 235, 244, 248, 252, 256, 265, 270, 277, 283, 289, 295, 302, 314, 320, 328, 337}
 
 func (i Method) String() string {
 	idx := int(i) - 1
