@@ -100,6 +100,22 @@ func (c *Client) MakeInDir(ctx context.Context, req *wire.MakeReq) (attr, parent
 	return resp.Attr, resp.Parent, err
 }
 
+// Tmpfile makes a file with no name (open's O_TMPFILE) and opens it. The
+// metaserver keeps it as an orphan of this client's session, and the File
+// purges it at its last close unless it was linked by then.
+func (c *Client) Tmpfile(ctx context.Context, req *wire.TmpfileReq) (wire.Attr, *File, error) {
+	req.Session = c.session
+	var resp wire.AttrResp
+	if err := c.meta(ctx, wire.MTmpfile, req, &resp); err != nil {
+		return wire.Attr{}, nil, err
+	}
+	f := c.Open(resp.Attr.Ino)
+	f.mu.Lock()
+	f.mu.orphan = true
+	f.mu.Unlock()
+	return resp.Attr, f, nil
+}
+
 func (c *Client) Link(ctx context.Context, ino, parent uint64, name string) (wire.Attr, error) {
 	a, _, err := c.LinkInDir(ctx, ino, parent, name)
 	return a, err

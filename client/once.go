@@ -13,7 +13,7 @@ import (
 // result: a retried create does not fail with EEXIST.
 func onceWrap(m wire.Method, req wire.Message) (wire.Method, wire.Message) {
 	switch m {
-	case wire.MMake, wire.MLink, wire.MRemove, wire.MRename:
+	case wire.MMake, wire.MLink, wire.MRemove, wire.MRename, wire.MTmpfile:
 	default:
 		return m, req
 	}

@@ -43,6 +43,25 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 	return fuse.OK
 }
 
+// Tmpfile answers open's O_TMPFILE: an open file in no directory, which
+// goes at its last close unless the process links it into place first
+// (linkat of /proc/self/fd/N; the kernel refuses that itself for a file
+// opened with O_EXCL too).
+func (f *FS) Tmpfile(_ <-chan struct{}, in *fuse.CreateIn, out *fuse.CreateOut) fuse.Status {
+	defer f.setAttr.changing()()
+	a, file, err := f.c.Tmpfile(ctx(), &wire.TmpfileReq{
+		Parent: in.NodeId, Mode: in.Mode & 0o7777, Uid: in.Uid, Gid: in.Gid, Umask: in.Umask,
+	})
+	if err != nil {
+		return f.toStatus("tmpfile", err)
+	}
+	f.fillEntry(&a, &out.EntryOut)
+	h := &fileHandle{f: file, flags: in.Flags}
+	h.addWriter()
+	out.OpenOut.Fh = f.addFile(h)
+	return fuse.OK
+}
+
 func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	wasOpen := f.c.IsOpen(in.NodeId)
 	h := &fileHandle{f: f.c.Open(in.NodeId), flags: in.Flags}
