@@ -53,6 +53,7 @@ const (
 	opRenameNoReplace
 	opRenameExchange
 	opLink
+	opLinkFD // linkat of /proc/self/fd/N: how an O_TMPFILE file gets its name
 	opUnlink
 	opMkdir
 	opRmdir
@@ -91,7 +92,7 @@ var opNames = [nOpKinds]string{
 	opOpen: "open", opClose: "close", opWrite: "write", opPwrite: "pwrite", opRead: "read",
 	opPread: "pread", opLseek: "lseek", opFtruncate: "ftruncate", opTruncate: "truncate",
 	opFsync: "fsync", opFdatasync: "fdatasync", opRename: "rename",
-	opRenameNoReplace: "rename-noreplace", opRenameExchange: "rename-exchange", opLink: "link",
+	opRenameNoReplace: "rename-noreplace", opRenameExchange: "rename-exchange", opLink: "link", opLinkFD: "link-fd",
 	opUnlink: "unlink", opMkdir: "mkdir", opRmdir: "rmdir", opSymlink: "symlink",
 	opReadlink: "readlink", opChmod: "chmod", opFchmod: "fchmod", opChown: "chown",
 	opLchown: "lchown", opFchown: "fchown", opStat: "stat", opLstat: "lstat", opFstat: "fstat",
@@ -154,6 +155,8 @@ func (o modelOp) String() string {
 		return fmt.Sprintf("truncate  %q %s", o.path, modelSizeString(o.n))
 	case opRename, opRenameNoReplace, opRenameExchange, opLink:
 		return fmt.Sprintf("%-9s %q -> %q", o.kind, o.path, o.path2)
+	case opLinkFD:
+		return fmt.Sprintf("link-fd   %s -> %q", s, o.path)
 	case opSymlink:
 		return fmt.Sprintf("symlink   %q -> target %q", o.path, o.path2)
 	case opMkdir, opChmod:
@@ -187,6 +190,10 @@ func modelSizeString(n int64) string {
 
 func modelOpenFlags(f int) string {
 	var parts []string
+	if f&unix.O_TMPFILE == unix.O_TMPFILE {
+		parts = append(parts, "O_TMPFILE")
+		f &^= unix.O_TMPFILE
+	}
 	switch f & unix.O_ACCMODE {
 	case unix.O_RDONLY:
 		parts = append(parts, "O_RDONLY")
@@ -436,6 +443,12 @@ func (s *modelSide) exec(o modelOp) opResult {
 		r.errno = modelErrno(unix.Renameat2(unix.AT_FDCWD, s.p(o.path), unix.AT_FDCWD, s.p(o.path2), unix.RENAME_EXCHANGE))
 	case opLink:
 		r.errno = modelErrno(unix.Link(s.p(o.path), s.p(o.path2)))
+	case opLinkFD:
+		if fd < 0 {
+			r.errno = unix.EBADF
+			break
+		}
+		r.errno = modelErrno(unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, s.p(o.path), unix.AT_SYMLINK_FOLLOW))
 	case opUnlink:
 		r.errno = modelErrno(unix.Unlink(s.p(o.path)))
 	case opMkdir:
@@ -871,7 +884,7 @@ var opWeights = []struct {
 }{
 	{opOpen, 14}, {opClose, 6}, {opWrite, 10}, {opPwrite, 12}, {opRead, 5}, {opPread, 9},
 	{opLseek, 3}, {opFtruncate, 4}, {opTruncate, 3}, {opFsync, 3}, {opFdatasync, 1},
-	{opRename, 6}, {opRenameNoReplace, 2}, {opRenameExchange, 3}, {opLink, 4}, {opUnlink, 5},
+	{opRename, 6}, {opRenameNoReplace, 2}, {opRenameExchange, 3}, {opLink, 4}, {opLinkFD, 2}, {opUnlink, 5},
 	{opMkdir, 5}, {opRmdir, 4}, {opSymlink, 3}, {opReadlink, 2}, {opChmod, 3}, {opFchmod, 1},
 	{opChown, 2}, {opLchown, 1}, {opFchown, 1}, {opStat, 4}, {opLstat, 3}, {opFstat, 4},
 	{opReaddir, 3}, {opReadFile, 2},
@@ -916,6 +929,12 @@ func (g *modelGen) next(local *modelSide) modelOp {
 		case r < 60: // a directory, to fstat, fsync, fchmod, ... (and remove) while open
 			o.path = g.existing(ents, unix.S_IFDIR)
 			o.flags &^= unix.O_ACCMODE | unix.O_TRUNC // anything else is EISDIR
+			if g.pct(30) { // or a file with no name in it, to write and maybe link (link-fd)
+				o.flags = unix.O_TMPFILE | []int{unix.O_WRONLY, unix.O_RDWR}[g.r.IntN(2)]
+				if g.pct(20) {
+					o.flags |= unix.O_EXCL // never linkable
+				}
+			}
 		case r < 82:
 			o.path = g.fresh(ents)
 			if g.pct(90) {
@@ -977,6 +996,11 @@ func (g *modelGen) next(local *modelSide) modelOp {
 		}
 		if o.path2 == "" {
 			o.path2 = g.anyPath(ents)
+		}
+	case opLinkFD:
+		o.path = g.fresh(ents)
+		if g.pct(20) || o.path == "" {
+			o.path = g.anyPath(ents)
 		}
 	case opUnlink, opReadlink:
 		o.path = g.anyPath(ents, unix.S_IFREG, unix.S_IFLNK)
