@@ -195,6 +195,9 @@ func (f *FS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) f
 		req.Valid |= wire.SetMtime
 		req.Mtime = nanos(t)
 	}
+	if err := f.chownDropsSgid(in, req); err != nil {
+		return f.toStatus("setattr", err)
+	}
 	f.dirs.forget(in.NodeId)
 	at := f.setAttr.begin()
 	a, err := f.c.SetAttr(ctx(), req)

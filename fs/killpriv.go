@@ -26,6 +26,11 @@ import (
 // needs a descriptor open for writing, so without one the request is
 // taken for the chown and refused.
 
+// A chown by a caller without CAP_FSETID who is not in the file's group
+// clears such a setgid bit too on Linux (setattr_should_drop_sgid); the
+// kernel's FUSE code passes the chown on with the bit kept.
+// chownDropsSgid adds that rule to the chown's own request.
+
 // noAttrs is the Valid bits of a SETATTR with nothing to set.
 const noAttrs = fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_CTIME
 
@@ -111,4 +116,28 @@ func procGroups(pid uint32) ([]uint32, error) {
 		return groups, nil
 	}
 	return nil, fmt.Errorf("/proc/%d/status: no Groups line", pid)
+}
+
+// chownDropsSgid clears the setgid bit in req, a chown by in's caller, if
+// Linux would: the caller is not root (standing for CAP_FSETID), the file
+// is no directory, its setgid bit is set without group execute, and the
+// caller is not in its group as it was before the chown.
+func (f *FS) chownDropsSgid(in *fuse.SetAttrIn, req *wire.SetAttrReq) error {
+	if in.Caller.Uid == 0 || req.Valid&(wire.SetUid|wire.SetGid) == 0 {
+		return nil
+	}
+	a, err := f.c.GetAttr(ctx(), in.NodeId)
+	if err != nil {
+		return err
+	}
+	mode := a.Mode & 0o7777
+	if req.Valid&wire.SetMode != 0 {
+		mode = req.Mode & 0o7777
+	}
+	if a.Mode&syscall.S_IFMT == syscall.S_IFDIR || mode&(syscall.S_ISGID|syscall.S_IXGRP) != syscall.S_ISGID || inGroup(in.Caller, a.Gid) {
+		return nil
+	}
+	req.Valid |= wire.SetMode
+	req.Mode = mode &^ syscall.S_ISGID
+	return nil
 }

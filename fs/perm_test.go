@@ -216,6 +216,10 @@ func TestSetuidClearedOnWrite(t *testing.T) {
 		{R, "chown 4343 w7; " + stat + " w7"}, // chown by root clears them too
 		{R, "chmod 6755 w7 && chown :4343 w7; " + stat + " w7"},
 		{R, "mkdir -m 2775 d && chown 4242 d && " + stat + " d"}, // directories keep theirs
+		// Setgid without group exec, chowned by its owner: cleared when
+		// the owner is not in the file's group as it was, kept when it is.
+		{R, "umask 0; for f in c1 c2 c3; do echo x > $f; done; chown 4242:4343 c1 c2 && chown 4242:5000 c3 && chmod 2644 c1 c2 c3"},
+		{A, "chown 4242 c1; chown :5000 c2; chown 4242 c3; " + stat + " c1 c2 c3"},
 	})
 }
 
