@@ -929,7 +929,8 @@ func (g *modelGen) next(local *modelSide) modelOp {
 		case r < 60: // a directory, to fstat, fsync, fchmod, ... (and remove) while open
 			o.path = g.existing(ents, unix.S_IFDIR)
 			o.flags &^= unix.O_ACCMODE | unix.O_TRUNC // anything else is EISDIR
-			if g.pct(30) { // or a file with no name in it, to write and maybe link (link-fd)
+			// Or a file with no name in it, to write and maybe link (link-fd).
+			if g.pct(30) {
 				o.flags = unix.O_TMPFILE | []int{unix.O_WRONLY, unix.O_RDWR}[g.r.IntN(2)]
 				if g.pct(20) {
 					o.flags |= unix.O_EXCL // never linkable
