@@ -58,6 +58,7 @@ const (
 	opMkdir
 	opRmdir
 	opSymlink
+	opMknod // a FIFO, a socket or a regular file
 	opReadlink
 	opChmod
 	opFchmod
@@ -93,7 +94,7 @@ var opNames = [nOpKinds]string{
 	opPread: "pread", opLseek: "lseek", opFtruncate: "ftruncate", opTruncate: "truncate",
 	opFsync: "fsync", opFdatasync: "fdatasync", opRename: "rename",
 	opRenameNoReplace: "rename-noreplace", opRenameExchange: "rename-exchange", opLink: "link", opLinkFD: "link-fd",
-	opUnlink: "unlink", opMkdir: "mkdir", opRmdir: "rmdir", opSymlink: "symlink",
+	opUnlink: "unlink", opMkdir: "mkdir", opRmdir: "rmdir", opSymlink: "symlink", opMknod: "mknod",
 	opReadlink: "readlink", opChmod: "chmod", opFchmod: "fchmod", opChown: "chown",
 	opLchown: "lchown", opFchown: "fchown", opStat: "stat", opLstat: "lstat", opFstat: "fstat",
 	opReaddir: "readdir", opReadFile: "readfile", opCloseAll: "close-all",
@@ -161,6 +162,8 @@ func (o modelOp) String() string {
 		return fmt.Sprintf("symlink   %q -> target %q", o.path, o.path2)
 	case opMkdir, opChmod:
 		return fmt.Sprintf("%-9s %q %#o", o.kind, o.path, o.mode)
+	case opMknod:
+		return fmt.Sprintf("mknod     %q %s %#o", o.path, modelTypeName(o.mode), o.mode&0o7777)
 	case opFchmod:
 		return fmt.Sprintf("fchmod    %s %#o", s, o.mode)
 	case opChown, opLchown:
@@ -387,7 +390,7 @@ func (s *modelSide) exec(o modelOp) opResult {
 			closed = s.closeSlot(o.slot)
 			r.text = "closed-old=" + modelErrStr(closed)
 		}
-		nfd, err := unix.Open(s.p(o.path), o.flags|unix.O_CLOEXEC, o.mode)
+		nfd, err := modelOpen(s.p(o.path), o.flags, o.mode)
 		r.errno = modelErrno(err)
 		if err == nil {
 			s.fds[o.slot] = nfd
@@ -453,6 +456,8 @@ func (s *modelSide) exec(o modelOp) opResult {
 		r.errno = modelErrno(unix.Unlink(s.p(o.path)))
 	case opMkdir:
 		r.errno = modelErrno(unix.Mkdir(s.p(o.path), o.mode))
+	case opMknod:
+		r.errno = modelErrno(unix.Mknod(s.p(o.path), o.mode, 0))
 	case opRmdir:
 		r.errno = modelErrno(unix.Rmdir(s.p(o.path)))
 	case opSymlink:
@@ -527,6 +532,10 @@ func modelTypeName(mode uint32) string {
 		return "dir"
 	case unix.S_IFLNK:
 		return "lnk"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFSOCK:
+		return "sock"
 	default:
 		return fmt.Sprintf("type%#o", mode&unix.S_IFMT)
 	}
@@ -583,8 +592,18 @@ func modelDtName(t uint8) string {
 }
 
 // modelReadAll reads a whole file through a fresh descriptor.
+// modelOpen opens p, without blocking if it is a FIFO: an open or a read
+// of one would wait for the other end.
+func modelOpen(p string, flags int, mode uint32) (int, error) {
+	var st unix.Stat_t
+	if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		flags |= unix.O_NONBLOCK
+	}
+	return unix.Open(p, flags|unix.O_CLOEXEC, mode)
+}
+
 func modelReadAll(p string, flags int) ([]byte, syscall.Errno) {
-	fd, err := unix.Open(p, flags|unix.O_CLOEXEC, 0)
+	fd, err := modelOpen(p, flags, 0)
 	if err != nil {
 		return nil, modelErrno(err)
 	}
@@ -885,7 +904,7 @@ var opWeights = []struct {
 	{opOpen, 14}, {opClose, 6}, {opWrite, 10}, {opPwrite, 12}, {opRead, 5}, {opPread, 9},
 	{opLseek, 3}, {opFtruncate, 4}, {opTruncate, 3}, {opFsync, 3}, {opFdatasync, 1},
 	{opRename, 6}, {opRenameNoReplace, 2}, {opRenameExchange, 3}, {opLink, 4}, {opLinkFD, 2}, {opUnlink, 5},
-	{opMkdir, 5}, {opRmdir, 4}, {opSymlink, 3}, {opReadlink, 2}, {opChmod, 3}, {opFchmod, 1},
+	{opMkdir, 5}, {opRmdir, 4}, {opSymlink, 3}, {opMknod, 2}, {opReadlink, 2}, {opChmod, 3}, {opFchmod, 1},
 	{opChown, 2}, {opLchown, 1}, {opFchown, 1}, {opStat, 4}, {opLstat, 3}, {opFstat, 4},
 	{opReaddir, 3}, {opReadFile, 2},
 	{opSetxattr, 3}, {opFsetxattr, 1}, {opGetxattr, 3}, {opFgetxattr, 1}, {opListxattr, 2},
@@ -1012,6 +1031,12 @@ func (g *modelGen) next(local *modelSide) modelOp {
 		if g.pct(60) {
 			o.path = g.fresh(ents)
 		}
+	case opMknod:
+		o.path = g.fresh(ents)
+		if g.pct(15) || o.path == "" {
+			o.path = g.anyPath(ents)
+		}
+		o.mode = modelPick(g, []uint32{unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFREG}) | modelPick(g, fileModes)
 	case opSymlink:
 		o.path, o.path2 = g.fresh(ents), g.symlinkTarget()
 		if g.pct(15) {

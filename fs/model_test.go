@@ -404,6 +404,12 @@ func (m *model) compareTrees(cs, ls *modelSide) string {
 		if !bytes.Equal(c.data, l.data) {
 			add("%s: content: %s", name, modelDataDiff(c.data, l.data))
 		}
+		if strings.HasPrefix(l.stat, "fifo") {
+			// The kernel runs a FIFO's I/O itself: a write moves the
+			// times of its inode, and FUSE has no request to pass them
+			// on (go-fuse's loopback keeps them too). Not compared.
+			continue
+		}
 		outside := func(t time.Time) bool {
 			return t.Before(m.start.Add(-2*time.Second)) || t.After(now.Add(2*time.Second))
 		}
