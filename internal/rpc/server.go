@@ -117,8 +117,8 @@ func (s *Server) serveStream(conn *quic.Conn, st *quic.Stream) {
 func (s *Server) serveCall(conn *quic.Conn, st *quic.Stream) bool {
 	kind, n, err := readHead(st, 6)
 	var reset *quic.StreamError
-	if err == io.EOF || errors.As(err, &reset) || conn.Context().Err() != nil {
-		return false // the client is done with the stream or gave up a call on it, or the connection closed
+	if err == io.EOF || errors.As(err, &reset) || conn.Context().Err() != nil || s.ctx.Err() != nil {
+		return false // the client is done with the stream or gave up a call on it, or the connection or the server closed
 	}
 	var body []byte
 	if b := s.budget.Load(); err == nil && b != nil {
