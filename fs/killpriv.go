@@ -72,8 +72,14 @@ func (f *FS) dropSgid(in *fuse.SetAttrIn, a wire.Attr) (wire.Attr, error) {
 
 func needsSgidDrop(in *fuse.SetAttrIn, a wire.Attr) bool {
 	// in.Uid is the owner to set; the caller's is in.Caller.
-	return in.Caller.Uid != 0 && in.Valid&^privDropShape == 0 && a.Mode&syscall.S_IFMT == syscall.S_IFREG &&
-		a.Mode&(syscall.S_ISGID|syscall.S_IXGRP) == syscall.S_ISGID && !inGroup(in.Caller, a.Gid)
+	return in.Valid&^privDropShape == 0 && a.Mode&syscall.S_IFMT == syscall.S_IFREG && losesSgid(in.Caller, a.Mode, a.Gid)
+}
+
+// losesSgid is Linux's rule for a file of mode and group gid changed by
+// c: a setgid bit without group execute goes unless c is root (standing
+// for CAP_FSETID) or in the group.
+func losesSgid(c fuse.Caller, mode, gid uint32) bool {
+	return c.Uid != 0 && mode&(syscall.S_ISGID|syscall.S_IXGRP) == syscall.S_ISGID && !inGroup(c, gid)
 }
 
 // inGroup reports whether the caller's group or one of its supplementary
@@ -119,9 +125,8 @@ func procGroups(pid uint32) ([]uint32, error) {
 }
 
 // chownDropsSgid clears the setgid bit in req, a chown by in's caller, if
-// Linux would: the caller is not root (standing for CAP_FSETID), the file
-// is no directory, its setgid bit is set without group execute, and the
-// caller is not in its group as it was before the chown.
+// Linux would (losesSgid, with the group the file had before the chown):
+// for any file but a directory.
 func (f *FS) chownDropsSgid(in *fuse.SetAttrIn, req *wire.SetAttrReq) error {
 	if in.Caller.Uid == 0 || req.Valid&(wire.SetUid|wire.SetGid) == 0 {
 		return nil
@@ -134,7 +139,7 @@ func (f *FS) chownDropsSgid(in *fuse.SetAttrIn, req *wire.SetAttrReq) error {
 	if req.Valid&wire.SetMode != 0 {
 		mode = req.Mode & 0o7777
 	}
-	if a.Mode&syscall.S_IFMT == syscall.S_IFDIR || mode&(syscall.S_ISGID|syscall.S_IXGRP) != syscall.S_ISGID || inGroup(in.Caller, a.Gid) {
+	if a.Mode&syscall.S_IFMT == syscall.S_IFDIR || !losesSgid(in.Caller, mode, a.Gid) {
 		return nil
 	}
 	req.Valid |= wire.SetMode
