@@ -4,6 +4,7 @@ import (
 	"errors"
 	"syscall"
 
+	"github.com/cairn-fs/cairn/client"
 	"github.com/cairn-fs/cairn/internal/wire"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -36,11 +37,16 @@ func (f *FS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse
 	if err != nil {
 		return f.toStatus("create", err)
 	}
-	f.fillEntry(&a, &out.EntryOut)
-	h := &fileHandle{f: f.c.Open(a.Ino), flags: in.Flags}
+	f.opened(&a, f.c.Open(a.Ino), in.Flags, out)
+	return fuse.OK
+}
+
+// opened answers a create (or a tmpfile) of a, open in file.
+func (f *FS) opened(a *wire.Attr, file *client.File, flags uint32, out *fuse.CreateOut) {
+	f.fillEntry(a, &out.EntryOut)
+	h := &fileHandle{f: file, flags: flags}
 	h.addWriter()
 	out.OpenOut.Fh = f.addFile(h)
-	return fuse.OK
 }
 
 // Tmpfile answers open's O_TMPFILE: an open file in no directory, which
@@ -55,10 +61,7 @@ func (f *FS) Tmpfile(_ <-chan struct{}, in *fuse.CreateIn, out *fuse.CreateOut) 
 	if err != nil {
 		return f.toStatus("tmpfile", err)
 	}
-	f.fillEntry(&a, &out.EntryOut)
-	h := &fileHandle{f: file, flags: in.Flags}
-	h.addWriter()
-	out.OpenOut.Fh = f.addFile(h)
+	f.opened(&a, file, in.Flags, out)
 	return fuse.OK
 }
 
