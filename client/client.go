@@ -87,7 +87,8 @@ type Client struct {
 		sync.Mutex
 		cmap     cluster.Map
 		replicas int
-		files    map[uint64]*File // open files by inode
+		files    map[uint64]*File      // open files by inode
+		held     map[uint64]*heldInode // special files the kernel holds (held.go)
 		// lockOwners lists, by inode, the lock owners that may hold locks
 		// there, so that a close by anyone else costs no call (lock.go).
 		lockOwners map[uint64]map[uint64]bool
@@ -145,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.fill.warming = make(chan struct{}, maxWarming)
 	c.fill.whole = make(chan struct{}, 1)
 	c.mu.files = make(map[uint64]*File)
+	c.mu.held = make(map[uint64]*heldInode)
 	c.mu.lockOwners = make(map[uint64]map[uint64]bool)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -197,13 +197,17 @@ func (f *File) Release(ctx context.Context) error {
 	return nil
 }
 
-// openInos lists the inodes this mount has open, so that an unlink of
-// their last name keeps them until they are closed.
+// openInos lists the inodes this mount has open (and the special files
+// the kernel holds, held.go), so that an unlink of their last name keeps
+// them until they are closed.
 func (c *Client) openInos() []uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	inos := make([]uint64, 0, len(c.mu.files))
+	inos := make([]uint64, 0, len(c.mu.files)+len(c.mu.held))
 	for ino := range c.mu.files {
+		inos = append(inos, ino)
+	}
+	for ino := range c.mu.held {
 		inos = append(inos, ino)
 	}
 	return inos

@@ -9,8 +9,9 @@ import (
 
 // keptOpen follows a remove or a rename that dropped the last name of a,
 // sent with open as the inodes this mount had open. The metaserver kept a
-// as an orphan if it was in open; the File purges it at its last close.
-// But the last close may have come while the call was on its way (the
+// as an orphan if it was in open; the File purges it at its last close
+// (a special file, at its last FORGET: held.go).
+// But the last close (or FORGET) may have come while the call was on its way (the
 // kernel sends RELEASEDIR and RELEASE asynchronously, and a metaserver
 // restart makes the window seconds wide): then nobody would purge it
 // until the session ends, so it is purged here.
@@ -27,8 +28,9 @@ func (c *Client) keptOpen(ctx context.Context, a wire.Attr, open []uint64) error
 		f.mu.orphan = true
 		f.mu.Unlock()
 	}
+	held := f == nil && c.keepHeldLocked(a.Ino)
 	c.mu.Unlock()
-	if f != nil {
+	if f != nil || held {
 		return nil
 	}
 	return c.meta(ctx, wire.MPurge, &wire.InoReq{Ino: a.Ino}, &wire.Empty{})

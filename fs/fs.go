@@ -118,7 +118,13 @@ func nanos(t time.Time) int64 {
 	return sec*1e9 + nsec
 }
 
+// fillEntry answers the kernel an entry, which is a reference it takes
+// to the inode until it forgets it: the client counts those to special
+// files (client/held.go).
 func (f *FS) fillEntry(a *wire.Attr, out *fuse.EntryOut) {
+	if client.IsSpecial(a.Mode) {
+		f.c.Hold(a.Ino)
+	}
 	out.NodeId = a.Ino
 	out.Generation = 1 // inode numbers are never reused
 	out.SetEntryTimeout(f.timeout)
@@ -148,8 +154,13 @@ func (f *FS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.
 	return f.entry("lookup", a, err, out)
 }
 
-// Forget needs nothing: no per-inode state lives here.
-func (f *FS) Forget(nodeid, nlookup uint64) {}
+// Forget gives the client back the kernel's references, which ends a
+// special file whose names are gone (client/held.go).
+func (f *FS) Forget(nodeid, nlookup uint64) {
+	if err := f.c.Forget(ctx(), nodeid, nlookup); err != nil {
+		f.log.Warn("purge of an unlinked special file failed; it goes when this mount's session ends", "ino", nodeid, "err", err)
+	}
+}
 
 func (f *FS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
 	if a, ok := f.dirs.take(in.NodeId); ok {
