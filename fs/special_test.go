@@ -20,14 +20,7 @@ func TestFIFOKeptWhileOpen(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	inodesUsed := func() uint64 {
-		t.Helper()
-		var st unix.Statfs_t
-		if err := unix.Statfs(dir, &st); err != nil {
-			t.Fatal(err)
-		}
-		return st.Files - st.Ffree
-	}
+	inodesUsed := func() uint64 { return inodesInUse(t, dir) }
 	before := inodesUsed()
 
 	open := func(name string) int {

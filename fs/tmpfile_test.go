@@ -22,14 +22,7 @@ func TestTmpfile(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	inodesUsed := func() uint64 {
-		t.Helper()
-		var st unix.Statfs_t
-		if err := unix.Statfs(dir, &st); err != nil {
-			t.Fatal(err)
-		}
-		return st.Files - st.Ffree
-	}
+	inodesUsed := func() uint64 { return inodesInUse(t, dir) }
 	linkFD := func(fd int, name string) error {
 		return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW)
 	}
@@ -119,4 +112,15 @@ func TestTmpfile(t *testing.T) {
 	if names, _ := os.ReadDir(dir); len(names) != 1 || !slices.ContainsFunc(names, func(e os.DirEntry) bool { return e.Name() == "named" }) {
 		t.Errorf("after a restart the directory lists %v, want only named", names)
 	}
+}
+
+// inodesInUse is the count of inodes statfs reports in use on the file
+// system that holds dir.
+func inodesInUse(t *testing.T, dir string) uint64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Files - st.Ffree
 }
