@@ -45,10 +45,13 @@ func lockOf(in *fuse.LkIn) client.Lock {
 	}
 }
 
-func (f *FS) GetLk(cancel <-chan struct{}, in *fuse.LkIn, out *fuse.LkOut) fuse.Status {
-	ctx, stop := cancelContext(cancel)
-	defer stop()
-	conflict, ok, err := f.c.TestLock(ctx, in.NodeId, lockOf(in))
+// GetLk, like a SetLk that does not wait, runs to its end even when the
+// kernel interrupts it (a signal to the caller): it takes one metaserver
+// call, and on a local file system neither F_GETLK nor F_SETLK fails with
+// EINTR. Worse, a lock the metaserver granted while the caller was told
+// EINTR would stay held until the file's close.
+func (f *FS) GetLk(_ <-chan struct{}, in *fuse.LkIn, out *fuse.LkOut) fuse.Status {
+	conflict, ok, err := f.c.TestLock(ctx(), in.NodeId, lockOf(in))
 	if err != nil {
 		return f.toStatus("getlk", err)
 	}
@@ -76,9 +79,14 @@ func (f *FS) setLock(cancel <-chan struct{}, in *fuse.LkIn, wait bool) fuse.Stat
 	if lk.Type != wire.LockUnlock {
 		f.noteLockOwner(in.Fh, in.Owner)
 	}
-	ctx, stop := cancelContext(cancel)
-	defer stop()
-	taken, stale, err := f.c.SetLock(ctx, in.NodeId, lk, wait)
+	// Only a waiting lock (F_SETLKW) gives way to a signal (see GetLk).
+	lockCtx := ctx()
+	if wait {
+		var stop context.CancelFunc
+		lockCtx, stop = cancelContext(cancel)
+		defer stop()
+	}
+	taken, stale, err := f.c.SetLock(lockCtx, in.NodeId, lk, wait)
 	if stale && f.server != nil {
 		// Another mount changed the file: drop the kernel's pages (and
 		// attributes) of it, so this process reads the new data.
