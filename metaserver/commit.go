@@ -34,7 +34,7 @@ func (s *store) commit(req *wire.CommitReq) (attr wire.Attr, err error) {
 			return wire.Errorf(wire.CodeInvalid, "write to inode %d: not a regular file", n.Ino)
 		}
 		if len(pieces) > 0 {
-			if err := tx.overwrite(n.Ino, pieces); err != nil {
+			if err := tx.overwrite(n, pieces); err != nil {
 				return err
 			}
 			n.Size = max(n.Size, pieces[len(pieces)-1].End())
@@ -48,10 +48,11 @@ func (s *store) commit(req *wire.CommitReq) (attr wire.Attr, err error) {
 	return attr, err
 }
 
-// overwrite replaces ino's layout under pieces (sorted, not overlapping)
+// overwrite replaces n's layout under pieces (sorted, not overlapping)
 // with them: extents they cover go, those they partly cover are trimmed
-// or split, and block reference counts follow.
-func (tx *txn) overwrite(ino uint64, pieces []wire.Extent) error {
+// or split, and block reference counts and n.Stored follow.
+func (tx *txn) overwrite(n *inode, pieces []wire.Extent) error {
+	ino := n.Ino
 	var old []wire.Extent
 	to := pieces[len(pieces)-1].End()
 	err := tx.extents(ino, pieces[0].Off, func(e wire.Extent) (bool, error) {
@@ -81,6 +82,7 @@ func (tx *txn) overwrite(ino uint64, pieces []wire.Extent) error {
 		e.BlockOff += uint32(lo - e.Off)
 		e.Off, e.Len = lo, uint32(hi-lo)
 		ref(e, 1)
+		n.Stored += uint64(e.Len)
 		return tx.putExtent(ino, e)
 	}
 	j := 0
@@ -97,6 +99,7 @@ func (tx *txn) overwrite(ino uint64, pieces []wire.Extent) error {
 					return err
 				}
 				ref(e, -1)
+				n.Stored -= uint64(e.Len)
 			}
 			if pieces[k].Off > pos {
 				if err := keep(e, pos, pieces[k].Off); err != nil {
@@ -116,6 +119,7 @@ func (tx *txn) overwrite(ino uint64, pieces []wire.Extent) error {
 			return err
 		}
 		ref(p, 1)
+		n.Stored += uint64(p.Len)
 	}
 	for id, r := range refs {
 		if r.delta != 0 {

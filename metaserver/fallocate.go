@@ -32,7 +32,7 @@ func (s *store) fallocate(req *wire.FallocateReq) (attr wire.Attr, err error) {
 			return wire.Errorf(wire.CodeInvalid, "fallocate inode %d: not a regular file", n.Ino)
 		}
 		if punch || zero {
-			if err := tx.punch(n.Ino, req.Off, end); err != nil {
+			if err := tx.punch(n, req.Off, end); err != nil {
 				return err
 			}
 		}

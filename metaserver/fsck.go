@@ -35,22 +35,23 @@ func (r *fsckReport) note(format string, args ...any) {
 // fsck checks, in one snapshot of the namespace: that every directory
 // entry names an inode of its type; that link counts agree with the
 // entries (a directory's with its subdirectories); that every inode has a
-// name or is an orphan kept open; that extents belong to regular files
-// and lie inside their blocks; that every block's reference count equals
-// the extents naming it; and, against the chunkservers' listings taken
-// after the snapshot, that every referenced block has R copies of its
-// length on live chunkservers — with verify, copies whose bytes hash to
-// their ID; a bad one is quarantined and replaced. Progress goes to the
-// log.
+// name or is an orphan kept open; that extents belong to regular files,
+// lie inside their blocks and hold the bytes their files say they store;
+// that every block's reference count equals the extents naming it; and,
+// against the chunkservers' listings taken after the snapshot, that every
+// referenced block has R copies of its length on live chunkservers — with
+// verify, copies whose bytes hash to their ID; a bad one is quarantined
+// and replaced. Progress goes to the log.
 func (s *Server) fsck(ctx context.Context, verify bool) (*wire.FsckResp, error) {
 	r := &fsckReport{}
 	m := s.members.snapshot()
 	start := time.Now()
 	err := s.store.view(func(tx *txn) error {
 		type info struct {
-			mode, nlink uint32
-			size        uint64
-			names, dirs uint32 // dentries naming it; subdirectories (dirs only)
+			mode, nlink    uint32
+			size           uint64
+			stored, extent uint64 // bytes: as the inode says, and as its extents hold
+			names, dirs    uint32 // dentries naming it; subdirectories (dirs only)
 		}
 		inodes := map[uint64]*info{}
 		it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tInode}, PrefetchValues: true})
@@ -60,7 +61,7 @@ func (s *Server) fsck(ctx context.Context, verify bool) (*wire.FsckResp, error) 
 				r.problem("inode record %x: %v", it.Item().Key(), err)
 				continue
 			}
-			inodes[n.Ino] = &info{mode: n.Mode, nlink: n.Nlink, size: n.Size}
+			inodes[n.Ino] = &info{mode: n.Mode, nlink: n.Nlink, size: n.Size, stored: n.Stored}
 			r.Inodes++
 			if n.isDir() {
 				r.Dirs++
@@ -158,6 +159,9 @@ func (s *Server) fsck(ctx context.Context, verify bool) (*wire.FsckResp, error) 
 			case e.End() > n.size:
 				r.problem("extent [%d,%d) of inode %d lies past its size %d", off, e.End(), ino, n.size)
 			}
+			if n != nil {
+				n.extent += uint64(e.Len)
+			}
 			if !e.Valid() {
 				r.problem("extent at %d of inode %d lies outside its block %s", off, ino, e.Block.Short())
 			}
@@ -165,6 +169,11 @@ func (s *Server) fsck(ctx context.Context, verify bool) (*wire.FsckResp, error) 
 			lens[e.Block] = e.BlockLen
 		}
 		it.Close()
+		for ino, n := range inodes {
+			if n.stored != n.extent {
+				r.problem("inode %d says it stores %d bytes, its extents hold %d", ino, n.stored, n.extent)
+			}
+		}
 		it = tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tRef}, PrefetchValues: true})
 		for it.Rewind(); it.Valid(); it.Next() {
 			id := block.ID(it.Item().Key()[1:])

@@ -47,10 +47,11 @@ func (tx *txn) extents(ino, from uint64, fn func(e wire.Extent) (bool, error)) e
 	return nil
 }
 
-// punch removes [from, to) from ino's layout: extents inside it go, those
+// punch removes [from, to) from n's layout: extents inside it go, those
 // that straddle an edge are trimmed (and split in two if they straddle
-// both), and block reference counts follow.
-func (tx *txn) punch(ino, from, to uint64) error {
+// both), and block reference counts and n.Stored follow.
+func (tx *txn) punch(n *inode, from, to uint64) error {
+	ino := n.Ino
 	var cut []wire.Extent
 	err := tx.extents(ino, from, func(e wire.Extent) (bool, error) {
 		if e.Off >= to {
@@ -70,6 +71,7 @@ func (tx *txn) punch(ino, from, to uint64) error {
 		}
 		refs[e.Block]--
 		blockLen[e.Block] = e.BlockLen
+		n.Stored -= uint64(e.Len)
 		if e.Off < from { // keep the head
 			head := e
 			head.Len = uint32(from - e.Off)
@@ -77,6 +79,7 @@ func (tx *txn) punch(ino, from, to uint64) error {
 				return err
 			}
 			refs[e.Block]++
+			n.Stored += uint64(head.Len)
 		}
 		if e.End() > to { // keep the tail
 			tail := e
@@ -87,6 +90,7 @@ func (tx *txn) punch(ino, from, to uint64) error {
 				return err
 			}
 			refs[e.Block]++
+			n.Stored += uint64(tail.Len)
 		}
 	}
 	for id, delta := range refs {

@@ -97,7 +97,7 @@ func (s *store) setAttr(req *wire.SetAttrReq) (attr wire.Attr, err error) {
 				return wire.Errorf(wire.CodeInvalid, "truncate inode %d: not a regular file", n.Ino)
 			}
 			if req.Size < n.Size {
-				if err := tx.punch(n.Ino, req.Size, ^uint64(0)); err != nil {
+				if err := tx.punch(n, req.Size, ^uint64(0)); err != nil {
 					return err
 				}
 			}
@@ -345,7 +345,7 @@ func (tx *txn) dropLink(n, parent *inode, open []uint64, session uint64) error {
 // grows the size over what it writes; a truncate punches what it cuts).
 func (tx *txn) deleteFile(n *inode) error {
 	if n.Size > 0 {
-		if err := tx.punch(n.Ino, 0, ^uint64(0)); err != nil {
+		if err := tx.punch(n, 0, ^uint64(0)); err != nil {
 			return err
 		}
 	}

@@ -7,23 +7,32 @@ import (
 	"github.com/cairn-fs/cairn/internal/wire"
 )
 
-// inode is what an I key holds.
+// inode is what an I key holds. Attr.Stored comes last, after the
+// inode's own fields: records written before it existed end before it
+// (legacyStored), and opening the store counts their extents once
+// (storedFormat in migrate.go).
 type inode struct {
 	wire.Attr
 	Parent uint64 // directories only: the one directory that holds it
 	Target string // symlinks only
+	// legacyStored: the record had no Stored (read, never written).
+	legacyStored bool
 }
 
 func (n *inode) Append(b []byte) []byte {
-	b = n.Attr.Append(b)
+	b = n.Attr.AppendStat(b)
 	b = wire.AppendU64(b, n.Parent)
-	return wire.AppendString(b, n.Target)
+	b = wire.AppendString(b, n.Target)
+	return wire.AppendU64(b, n.Stored)
 }
 
 func (n *inode) Decode(r *wire.Reader) {
-	n.Attr.Decode(r)
+	n.Attr.DecodeStat(r)
 	n.Parent = r.U64()
 	n.Target = r.String()
+	if n.legacyStored = r.Len() == 0; !n.legacyStored {
+		n.Stored = r.U64()
+	}
 }
 
 func (n *inode) isDir() bool { return n.Mode&syscall.S_IFMT == syscall.S_IFDIR }

@@ -85,6 +85,10 @@ func openStoreSized(dir string, log *slog.Logger, cacheBytes int64) (*store, err
 		db.Close()
 		return nil, err
 	}
+	if err := s.countStored(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("count the bytes files store in %s: %w", dir, err)
+	}
 	s.wg.Add(1)
 	go s.syncLoop()
 	return s, nil

@@ -1122,11 +1122,11 @@ func TestUnlinkDropsRefs(t *testing.T) {
 	checkRefs(t, s, A, B)
 }
 
-// TestRefcountProperty runs random commits, truncates, links, unlinks and
-// renames over a few files and a small pool of blocks (so that blocks are
+// TestRefcountProperty runs random commits, truncates, punched holes,
+// links, unlinks and renames over a few files and a small pool of blocks (so that blocks are
 // shared within and across files), and after every step compares each
-// file's layout with a model, unit by unit, and checks the reference
-// count invariant over all E and R keys.
+// file's layout with a model, unit by unit, and its stored bytes with its
+// extents, and checks the reference count invariant over all E and R keys.
 func TestRefcountProperty(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { refcountProperty(t, seed, 150) })
@@ -1193,7 +1193,7 @@ func refcountProperty(t *testing.T, seed uint64, steps int) {
 		name := ns[rng.IntN(len(ns))]
 		f := byName[name]
 		var what string
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(11); {
 		case op < 5: // commit 1-3 extents
 			var es []wire.Extent
 			for k := 0; k < 1+rng.IntN(3); k++ {
@@ -1226,7 +1226,18 @@ func refcountProperty(t *testing.T, seed uint64, steps int) {
 			}
 			f.size = size
 			what = fmt.Sprintf("truncate %s to %d", name, size)
-		case op < 8: // hard link
+		case op < 8: // punch a hole
+			from := uint64(rng.IntN(int(f.size/unit) + 2))
+			n := uint64(1 + rng.IntN(maxUnits))
+			req := &wire.FallocateReq{Ino: f.ino, Off: from * unit, Len: n * unit, Mode: wire.FallocPunchHole | wire.FallocKeepSize}
+			if _, err := s.fallocate(req); err != nil {
+				t.Fatal(err)
+			}
+			for u := from; u < min(from+n, uint64(len(f.units))); u++ {
+				f.units[u] = cell{}
+			}
+			what = fmt.Sprintf("punch %s [%d,%d)", name, req.Off, req.Off+req.Len)
+		case op < 9: // hard link
 			nn := fmt.Sprint("l", step)
 			if _, _, err := s.link(&wire.LinkReq{Ino: f.ino, Parent: RootIno, Name: nn}); err != nil {
 				t.Fatal(err)
@@ -1234,7 +1245,7 @@ func refcountProperty(t *testing.T, seed uint64, steps int) {
 			byName[nn] = f
 			f.names++
 			what = "link " + name + " " + nn
-		case op < 9: // unlink, then make a fresh file if few are left
+		case op < 10: // unlink, then make a fresh file if few are left
 			if err := unlink(s, RootIno, name); err != nil {
 				t.Fatal(err)
 			}
@@ -1265,7 +1276,9 @@ func refcountProperty(t *testing.T, seed uint64, steps int) {
 				t.Fatalf("step %d (%s): ino %d size %d, model %d", step, what, f.ino, l.Size, f.size)
 			}
 			got := make([]cell, len(f.units))
+			held := uint64(0)
 			for _, e := range l.Extents {
+				held += uint64(e.Len)
 				bi := slices.IndexFunc(pool, func(b blk) bool { return b.id == e.Block })
 				if bi < 0 || e.BlockLen != pool[bi].units*unit {
 					t.Fatalf("step %d: extent %+v names an unknown block or the wrong length", step, e)
@@ -1277,6 +1290,9 @@ func refcountProperty(t *testing.T, seed uint64, steps int) {
 				for u := uint64(0); u*unit < uint64(e.Len); u++ {
 					got[e.Off/unit+u] = cell{true, bi, e.BlockOff/unit + uint32(u)}
 				}
+			}
+			if l.Attr.Stored != held {
+				t.Fatalf("step %d (%s): ino %d says it stores %d bytes, its extents hold %d", step, what, f.ino, l.Attr.Stored, held)
 			}
 			// Units past the size may still be set in the model only when
 			// the size cut them mid-way; the store keeps the partial unit.

@@ -14,11 +14,27 @@ type Attr struct {
 	Atime int64
 	Mtime int64
 	Ctime int64
+	// Stored is how many bytes of a regular file's data its extents
+	// hold: holes hold none, so a sparse file stores less than its
+	// size (stat's st_blocks, which du and cp --sparse read).
+	Stored uint64
 }
 
-const attrSize = 8 + 5*4 + 8 + 3*8
+const attrSize = 8 + 5*4 + 8 + 3*8 + 8
 
 func (a *Attr) Append(b []byte) []byte {
+	return AppendU64(a.AppendStat(b), a.Stored)
+}
+
+func (a *Attr) Decode(r *Reader) {
+	a.DecodeStat(r)
+	a.Stored = r.U64()
+}
+
+// AppendStat appends every field but Stored. The metaserver's inode
+// records are laid out this way, with Stored after their own fields,
+// where records written before it existed simply end.
+func (a *Attr) AppendStat(b []byte) []byte {
 	b = AppendU64(b, a.Ino)
 	b = AppendU32(b, a.Mode)
 	b = AppendU32(b, a.Uid)
@@ -31,7 +47,8 @@ func (a *Attr) Append(b []byte) []byte {
 	return AppendI64(b, a.Ctime)
 }
 
-func (a *Attr) Decode(r *Reader) {
+// DecodeStat reads what AppendStat wrote.
+func (a *Attr) DecodeStat(r *Reader) {
 	a.Ino = r.U64()
 	a.Mode = r.U32()
 	a.Uid = r.U32()

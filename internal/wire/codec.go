@@ -19,10 +19,11 @@ import (
 // Version is the protocol version; it is part of the ALPN name so that
 // peers speaking different versions refuse each other at the handshake.
 // Version 2: a stream carries one call after another, not one call.
-const Version = 2
+// Version 3: attributes carry the bytes a file stores (Attr.Stored).
+const Version = 3
 
 // ALPN is the TLS application protocol every cairn peer speaks.
-const ALPN = "cairn/2"
+const ALPN = "cairn/3"
 
 // MaxMessage bounds a single request or response: one full block plus
 // room for the message around it.
@@ -99,6 +100,9 @@ type Reader struct {
 var errShort = errors.New("message too short")
 
 func (r *Reader) Err() error { return r.err }
+
+// Len is how many bytes are left to read.
+func (r *Reader) Len() int { return len(r.buf) }
 
 func (r *Reader) take(n int) []byte {
 	if r.err != nil {
