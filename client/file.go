@@ -425,6 +425,21 @@ func (f *File) Dirty() (size uint64, mtime int64, ok bool, floor uint64) {
 	return f.mu.size, f.mu.mtime, true, f.mu.floor
 }
 
+// dirtyBytes is how many bytes this mount's uncommitted writes hold. An
+// overwrite counts again what it replaces, until its commit.
+func (f *File) dirtyBytes() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := uint64(len(f.mu.buf))
+	if f.mu.pack != nil {
+		n += uint64(len(f.mu.pack.data))
+	}
+	for _, p := range f.mu.pending {
+		n += uint64(p.size)
+	}
+	return n
+}
+
 // dropLayoutLocked forgets the cached layout; the next read fetches it.
 func (f *File) dropLayoutLocked() {
 	f.mu.layout = nil

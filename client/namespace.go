@@ -35,6 +35,8 @@ func (c *Client) overlayDirty(attr *wire.Attr) {
 		attr.Size = max(attr.Size, floor)
 		if ok {
 			attr.Size = max(attr.Size, size)
+			// As ext4 counts blocks reserved for writes not yet on disk.
+			attr.Stored = min(attr.Stored+f.dirtyBytes(), attr.Size)
 		}
 		// mtime is 0 when the times were set after the last write
 		// (setattr.go): then the metaserver's are the file's.

@@ -84,6 +84,9 @@ func (f *FS) fillAttr(a *wire.Attr, out *fuse.Attr) {
 		Ino: a.Ino, Size: a.Size, Blocks: (a.Size + 511) / 512,
 		Mode: a.Mode, Nlink: a.Nlink, Rdev: a.Rdev, Blksize: 1 << 20,
 	}
+	if a.Mode&syscall.S_IFMT == syscall.S_IFREG {
+		out.Blocks = (a.Stored + 511) / 512 // holes take none
+	}
 	out.Atime, out.Atimensec = splitNanos(a.Atime)
 	out.Mtime, out.Mtimensec = splitNanos(a.Mtime)
 	out.Ctime, out.Ctimensec = splitNanos(a.Ctime)
