@@ -85,6 +85,7 @@ func TestModel(t *testing.T) {
 		}
 		return modelTail(i-n, opCheckTree, opCloseAll, opCheckTree)
 	})
+	m.fsck()
 }
 
 // TestModelRestart is the same with the cluster restarted in the middle
@@ -104,6 +105,15 @@ func TestModelRestart(t *testing.T) {
 		}
 		return modelTail(i-n, opCheckTree, opRestart, opCheckTree)
 	})
+	m.fsck()
+}
+
+// fsck checks the namespace the sequence left: link counts, layouts,
+// the bytes each file says it stores, reference counts, every copy.
+func (m *model) fsck() {
+	if r := m.c.Fsck(m.t, false); r.ProblemCount != 0 {
+		m.t.Fatalf("fsck after the sequence: %d problems: %v", r.ProblemCount, r.Problems)
+	}
 }
 
 func modelTail(i int, kinds ...opKind) (modelOp, bool) {
@@ -293,6 +303,8 @@ type modelNode struct {
 	target string // symlink target
 	data   []byte // regular file content
 	xattrs string // extended attributes, names in order (model_meta_ops_test.go)
+	size   int64
+	blocks int64 // st_blocks: 512-byte units stored
 	mtime  time.Time
 	ctime  time.Time
 }
@@ -310,7 +322,7 @@ func modelSnapshot(root string) (map[string]*modelNode, []string, error) {
 			return fmt.Errorf("lstat %s: %w", rel, err)
 		}
 		n := &modelNode{
-			stat:  modelStatString(&st),
+			stat: modelStatString(&st), size: st.Size, blocks: st.Blocks,
 			mtime: time.Unix(st.Mtim.Unix()), ctime: time.Unix(st.Ctim.Unix()),
 		}
 		n.xattrs = modelXattrs(p)
@@ -403,6 +415,15 @@ func (m *model) compareTrees(cs, ls *modelSide) string {
 		}
 		if !bytes.Equal(c.data, l.data) {
 			add("%s: content: %s", name, modelDataDiff(c.data, l.data))
+		}
+		// cairn's st_blocks counts the bytes a file stores, and the local
+		// file system's its allocation, so they differ; but every byte
+		// that is not zero is stored, and nothing past the size.
+		if strings.HasPrefix(c.stat, "reg") {
+			nonzero := int64(len(c.data) - bytes.Count(c.data, []byte{0}))
+			if c.blocks < (nonzero+511)/512 || c.blocks > (c.size+511)/512 {
+				add("%s: cairn st_blocks %d for %d bytes, %d of them not zero", name, c.blocks, c.size, nonzero)
+			}
 		}
 		if strings.HasPrefix(l.stat, "fifo") {
 			// The kernel runs a FIFO's I/O itself: a write moves the

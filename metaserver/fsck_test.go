@@ -1,7 +1,6 @@
 package metaserver_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -16,13 +15,7 @@ func fsck(t *testing.T, c *testcluster.Cluster) *wire.FsckResp { return fsckVeri
 
 func fsckVerify(t *testing.T, c *testcluster.Cluster, verify bool) *wire.FsckResp {
 	t.Helper()
-	var r wire.FsckResp
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chunkRPC(t, c).Call(ctx, c.Meta.Addr(), wire.MFsck, &wire.FsckReq{Verify: verify}, &r); err != nil {
-		t.Fatal(err)
-	}
-	return &r
+	return c.Fsck(t, verify)
 }
 
 // TestFsck: a namespace built with every kind of operation checks clean;

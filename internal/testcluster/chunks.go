@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cairn-fs/cairn/chunkserver"
+	"github.com/cairn-fs/cairn/internal/rpc"
+	"github.com/cairn-fs/cairn/internal/wire"
 )
 
 // ChunkDir is the data directory of chunkserver i (0-based).
@@ -53,4 +56,23 @@ func (c *Cluster) StartChunk(t testing.TB, i int) *chunkserver.Server {
 	}
 	delete(c.closed, i)
 	return cs
+}
+
+// Fsck runs the metaserver's fsck (with verify, reading every copy) over
+// QUIC, as `cairn fsck` does, and fails t if the call fails.
+func (c *Cluster) Fsck(t testing.TB, verify bool) *wire.FsckResp {
+	t.Helper()
+	tlsConf, err := c.CA.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := rpc.NewClient(tlsConf)
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var r wire.FsckResp
+	if err := rc.Call(ctx, c.Meta.Addr(), wire.MFsck, &wire.FsckReq{Verify: verify}, &r); err != nil {
+		t.Fatalf("fsck: %v", err)
+	}
+	return &r
 }
