@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	"github.com/cairn-fs/cairn/internal/wire"
 )
@@ -41,7 +42,7 @@ func (c *Client) TestLock(ctx context.Context, ino uint64, lk Lock) (conflict Lo
 // SetLock takes, changes or releases lk. Without wait it returns at once
 // with taken false if another owner's lock is in the way; with wait it
 // returns only when it has the lock, or with ctx's error when ctx ends
-// (the waiting process was interrupted).
+// (the waiting process was interrupted) before it got the lock.
 //
 // Locks also order data between mounts, as on NFS: an unlock first
 // commits this mount's writes to the file, and a lock finding that the
@@ -59,13 +60,24 @@ func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (t
 		// held all the same, and the owner's close must still release it.
 		c.noteLockOwner(ino, lk.Owner)
 	}
+	req := c.lockReq(ino, lk, wait)
+	if wait {
+		req.Call = c.lockWaits.Add(1)
+	}
 	for {
+		if err := ctx.Err(); err != nil && wait {
+			return false, false, err
+		}
 		var resp wire.LockResp
-		if err := c.meta(ctx, wire.MSetLock, c.lockReq(ino, lk, wait), &resp); err != nil {
-			if ctx.Err() != nil {
-				return false, false, ctx.Err() // interrupted: EINTR, not a server failure
+		interrupted, err := c.setLockCall(ctx, req, &resp)
+		if err != nil {
+			if interrupted {
+				return false, false, ctx.Err() // EINTR, not a server failure
 			}
 			return false, false, err
+		}
+		if interrupted && resp.Conflict {
+			return false, false, ctx.Err()
 		}
 		if !resp.Conflict {
 			if lk.Type != wire.LockUnlock {
@@ -79,6 +91,56 @@ func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (t
 			return false, false, flushErr
 		}
 		// The metaserver waits a bounded time per call: ask again.
+	}
+}
+
+// cancelGrace bounds how long an interrupted lock wait waits for the
+// metaserver to answer its cancel before it gives up on the answer.
+const cancelGrace = 5 * time.Second
+
+// setLockCall makes an MSetLock call. A waiting one that ctx interrupts
+// (a signal to the process) is not dropped: the metaserver may grant the
+// lock at that very moment, and the owner would hold a lock it was told
+// it failed to get. The call is cancelled instead (MCancelLock), and its
+// answer says which it was: the lock (interrupted, but taken: the
+// process gets it, as on a local file system when the lock comes first),
+// or a conflict.
+func (c *Client) setLockCall(ctx context.Context, req *wire.LockReq, resp *wire.LockResp) (interrupted bool, err error) {
+	if !req.Wait {
+		return false, c.meta(ctx, wire.MSetLock, req, resp)
+	}
+	type answer struct {
+		resp wire.LockResp
+		err  error
+	}
+	callCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan answer, 1)
+	go func() {
+		var a answer
+		a.err = c.meta(callCtx, wire.MSetLock, req, &a.resp)
+		done <- a
+	}()
+	select {
+	case a := <-done:
+		*resp = a.resp
+		return false, a.err
+	case <-ctx.Done():
+	}
+	cancelCtx, cancel := context.WithTimeout(context.Background(), cancelGrace)
+	defer cancel()
+	cancelReq := &wire.LockReq{Session: req.Session, Ino: req.Ino, Owner: req.Owner, Call: req.Call}
+	if err := c.meta(cancelCtx, wire.MCancelLock, cancelReq, &wire.Empty{}); err != nil {
+		c.cfg.Log.Warn("could not cancel an interrupted lock wait; the lock may be held until the file is closed", "ino", req.Ino, "err", err)
+		return true, err
+	}
+	select {
+	case a := <-done:
+		*resp = a.resp
+		return true, a.err
+	case <-cancelCtx.Done():
+		c.cfg.Log.Warn("no answer to an interrupted lock wait; the lock may be held until the file is closed", "ino", req.Ino)
+		return true, cancelCtx.Err()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/cairn-fs/cairn/fs"
 	"github.com/cairn-fs/cairn/internal/testcluster"
@@ -54,4 +55,58 @@ func TestLockInterrupted(t *testing.T) {
 	if st := f.SetLk(interrupted, lock(2, unix.F_WRLCK)); st != fuse.OK {
 		t.Fatalf("interrupted F_SETLK after the unlock: %v, want OK", st)
 	}
+}
+
+// TestLockWaitInterruptedAsGranted interrupts F_SETLKW just as the lock
+// it waits for is released, many times over. Whatever the race gives,
+// the answer must match what is held: EINTR and the lock free, or OK and
+// the lock taken. A wait that was dropped when interrupted left the lock
+// granted to an owner told EINTR (held until its file's close).
+func TestLockWaitInterruptedAsGranted(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{NoMount: true, Replicas: 1, Chunkservers: 1})
+	a, err := c.Client.Make(context.Background(), &wire.MakeReq{Parent: 1, Name: "f", Mode: 0o100644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fs.NewUnmounted(c.Client, slog.New(slog.DiscardHandler))
+	lock := func(owner uint64, typ uint32) *fuse.LkIn {
+		return &fuse.LkIn{
+			InHeader: fuse.InHeader{NodeId: a.Ino},
+			Owner:    owner,
+			Lk:       fuse.FileLock{Start: 0, End: 1<<63 - 1, Typ: typ, Pid: uint32(owner)},
+		}
+	}
+	never := make(chan struct{})
+	if st := f.SetLk(never, lock(1, unix.F_WRLCK)); st != fuse.OK {
+		t.Fatalf("first lock: %v", st)
+	}
+	outcomes := map[fuse.Status]int{}
+	for i := range 200 {
+		interrupt := make(chan struct{})
+		got := make(chan fuse.Status)
+		go func() { got <- f.SetLkw(interrupt, lock(2, unix.F_WRLCK)) }()
+		time.Sleep(time.Duration(i%20) * 50 * time.Microsecond) // the waiter may not even have asked yet
+		go f.SetLk(never, lock(1, unix.F_UNLCK))
+		close(interrupt)
+		st := <-got
+		outcomes[st]++
+		retake := f.SetLk(never, lock(1, unix.F_WRLCK))
+		switch {
+		case st == fuse.EINTR && retake != fuse.OK:
+			t.Fatalf("round %d: F_SETLKW answered EINTR, but the lock is held (owner 1 relocking: %v)", i, retake)
+		case st == fuse.OK:
+			if retake != fuse.EAGAIN {
+				t.Fatalf("round %d: F_SETLKW answered OK, but owner 1 could lock too (%v)", i, retake)
+			}
+			if st := f.SetLk(never, lock(2, unix.F_UNLCK)); st != fuse.OK {
+				t.Fatal(st)
+			}
+			if st := f.SetLk(never, lock(1, unix.F_WRLCK)); st != fuse.OK {
+				t.Fatalf("round %d: relock after owner 2's unlock: %v", i, st)
+			}
+		case st != fuse.EINTR:
+			t.Fatalf("round %d: F_SETLKW answered %v", i, st)
+		}
+	}
+	t.Logf("outcomes: %v", outcomes)
 }

@@ -48,8 +48,19 @@ type lockTable struct {
 		// waiting says what each blocked POSIX owner waits for, to find
 		// deadlocks (deadlockLocked).
 		waiting map[lockOwner]waitFor
+		// cancelled holds the waits that clients gave up (MCancelLock),
+		// each with when, until their MSetLock sees it: the cancel can
+		// overtake the call it ends.
+		cancelled map[lockCall]time.Time
 	}
 }
+
+// lockCall names one waiting MSetLock, with its retries.
+type lockCall struct{ session, call uint64 }
+
+// cancelKeep is how long a cancel waits for the call it ends; a call
+// that has not come by then was lost.
+const cancelKeep = 2 * lockWaitMax
 
 type waitFor struct {
 	key  lockKey
@@ -61,6 +72,7 @@ func newLockTable() *lockTable {
 	l.mu.held = make(map[lockKey][]heldLock)
 	l.mu.changed = make(chan struct{})
 	l.mu.waiting = make(map[lockOwner]waitFor)
+	l.mu.cancelled = make(map[lockCall]time.Time)
 	return l
 }
 
@@ -111,6 +123,7 @@ func (l *lockTable) set(ctx context.Context, r *wire.LockReq) (*wire.LockResp, e
 	}
 	k := lockKey{r.Ino, r.Kind}
 	want := heldLock{lockOwner{r.Session, r.Owner}, r.Type, r.Start, r.End, r.Pid}
+	call := lockCall{r.Session, r.Call}
 	timeout := time.NewTimer(lockWaitMax)
 	defer timeout.Stop()
 	if k.kind == wire.LockFlock && want.typ != wire.LockUnlock {
@@ -140,11 +153,13 @@ func (l *lockTable) set(ctx context.Context, r *wire.LockReq) (*wire.LockResp, e
 				return nil, ctx.Err()
 			}
 			l.applyLocked(k, want)
+			delete(l.mu.cancelled, call)
 			l.mu.Unlock()
 			return &wire.LockResp{}, nil
 		}
 		resp := &wire.LockResp{Conflict: true, Type: h.typ, Start: h.start, End: h.end, Pid: h.pid}
-		if !r.Wait {
+		if _, ok := l.mu.cancelled[call]; ok || !r.Wait {
+			delete(l.mu.cancelled, call)
 			l.mu.Unlock()
 			return resp, nil
 		}
@@ -258,6 +273,24 @@ func (l *lockTable) applyLocked(k lockKey, want heldLock) {
 	if released {
 		l.wakeLocked()
 	}
+}
+
+// cancel ends the wait of r's call (r.Session, r.Call): its MSetLock
+// answers at once, with the lock if it is free and a conflict if not.
+// The client, whose process was interrupted, waits for that answer
+// rather than drop the call, so a lock granted meanwhile is not held
+// by an owner that was told it failed.
+func (l *lockTable) cancel(r *wire.LockReq) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	for c, at := range l.mu.cancelled {
+		if now.Sub(at) > cancelKeep {
+			delete(l.mu.cancelled, c)
+		}
+	}
+	l.mu.cancelled[lockCall{r.Session, r.Call}] = now
+	l.wakeLocked()
 }
 
 func (l *lockTable) wakeLocked() {

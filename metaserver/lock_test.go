@@ -137,6 +137,55 @@ func TestLockWaitWokenByUnlock(t *testing.T) {
 	}
 }
 
+// TestLockCancel: MCancelLock ends a wait with a conflict, also when it
+// overtakes the call it names; a cancelled call whose lock is free takes
+// it; nothing of a cancel stays behind its call.
+func TestLockCancel(t *testing.T) {
+	l := newLockTable()
+	req := func(owner, call uint64, typ uint8) *wire.LockReq {
+		return &wire.LockReq{Session: 9, Owner: owner, Ino: 1, Kind: wire.LockPosix, Type: typ, End: wire.LockEnd, Wait: call != 0, Call: call}
+	}
+	if r, _ := l.set(context.Background(), req(1, 0, wire.LockWrite)); r.Conflict {
+		t.Fatal("first lock refused")
+	}
+	got := make(chan *wire.LockResp)
+	go func() {
+		r, _ := l.set(context.Background(), req(2, 7, wire.LockWrite))
+		got <- r
+	}()
+	time.Sleep(50 * time.Millisecond)
+	l.cancel(req(2, 7, wire.LockWrite))
+	select {
+	case r := <-got:
+		if r == nil || !r.Conflict {
+			t.Fatalf("cancelled wait answered %+v, want a conflict", r)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("cancelled wait still waiting")
+	}
+
+	l.cancel(req(2, 8, wire.LockWrite)) // before its call
+	start := time.Now()
+	if r, err := l.set(context.Background(), req(2, 8, wire.LockWrite)); err != nil || !r.Conflict {
+		t.Fatalf("call after its cancel: %+v %v, want a conflict", r, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("call after its cancel waited %v", d)
+	}
+
+	l.set(context.Background(), req(1, 0, wire.LockUnlock))
+	l.cancel(req(2, 9, wire.LockWrite))
+	if r, err := l.set(context.Background(), req(2, 9, wire.LockWrite)); err != nil || r.Conflict {
+		t.Fatalf("cancelled call on a free lock: %+v %v, want the lock", r, err)
+	}
+	l.mu.Lock()
+	left := len(l.mu.cancelled)
+	l.mu.Unlock()
+	if left != 0 || l.count() != 1 {
+		t.Fatalf("%d cancels and %d locks left, want 0 and 1", left, l.count())
+	}
+}
+
 func TestLockDeadlockCycle(t *testing.T) {
 	l := newLockTable()
 	req := func(owner, start uint64, wait bool) *wire.LockReq {

@@ -246,6 +246,13 @@ func (s *Server) mux() rpc.Mux {
 	rpc.On(m, wire.MGetLock, func(_ context.Context, r *wire.LockReq) (wire.Message, error) {
 		return s.locks.get(r)
 	})
+	rpc.On(m, wire.MCancelLock, func(_ context.Context, r *wire.LockReq) (wire.Message, error) {
+		if r.Session == 0 || r.Call == 0 {
+			return nil, wire.Errorf(wire.CodeInvalid, "lock cancel without a session or call")
+		}
+		s.locks.cancel(r)
+		return &wire.Empty{}, nil
+	})
 	rpc.On(m, wire.MSetLock, func(ctx context.Context, r *wire.LockReq) (wire.Message, error) {
 		if r.Session == 0 {
 			return nil, wire.Errorf(wire.CodeInvalid, "lock without a session")

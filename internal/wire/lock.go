@@ -42,7 +42,9 @@ func (m *SessionResp) Decode(r *Reader)       { m.TTL = r.I64() }
 
 // LockReq tests (MGetLock) or sets (MSetLock) a lock on [Start, End] of
 // inode Ino for the owner (Session, Owner). Wait asks MSetLock to wait
-// for a conflicting lock to go, for a bounded time (see LockResp).
+// for a conflicting lock to go, for a bounded time (see LockResp); Call
+// names the wait (the client's number for it, the same on every retry),
+// which MCancelLock, given the same Session and Call, ends.
 type LockReq struct {
 	Session    uint64
 	Ino        uint64
@@ -52,6 +54,7 @@ type LockReq struct {
 	Type       uint8 // LockRead, LockWrite or LockUnlock
 	Start, End uint64
 	Wait       bool
+	Call       uint64
 }
 
 func (m *LockReq) Append(b []byte) []byte {
@@ -63,7 +66,8 @@ func (m *LockReq) Append(b []byte) []byte {
 	b = AppendU8(b, m.Type)
 	b = AppendU64(b, m.Start)
 	b = AppendU64(b, m.End)
-	return AppendBool(b, m.Wait)
+	b = AppendBool(b, m.Wait)
+	return AppendU64(b, m.Call)
 }
 
 func (m *LockReq) Decode(r *Reader) {
@@ -76,6 +80,7 @@ func (m *LockReq) Decode(r *Reader) {
 	m.Start = r.U64()
 	m.End = r.U64()
 	m.Wait = r.Bool()
+	m.Call = r.U64()
 }
 
 // LockResp answers a lock request. Conflict false: MSetLock took the lock

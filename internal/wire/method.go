@@ -64,6 +64,7 @@ const (
 	MXattrsInUse // Empty → CountResp: 0 if the namespace holds no extended attribute at all
 	MBatch       // BatchReq → BatchResp: several read-only calls in one round trip
 	MTmpfile     // TmpfileReq → AttrResp: a file with no name (open's O_TMPFILE)
+	MCancelLock  // LockReq → Empty: the waiting MSetLock of Session and Call answers now, with the lock or a conflict
 
 	methodEnd
 )

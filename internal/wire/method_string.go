@@ -53,12 +53,13 @@ func _() {
 	_ = x[MXattrsInUse-43]
 	_ = x[MBatch-44]
 	_ = x[MTmpfile-45]
-	_ = x[methodEnd-46]
+	_ = x[MCancelLock-46]
+	_ = x[methodEnd-47]
 }
 
-const _Method_name = "MLookupMGetAttrMSetAttrMMakeMLinkMRemoveMRenameMReadDirMReadlinkMCommitMExtentsMStatFSMMapMHeartbeatMSyncMPurgeMSessionMGetLockMSetLockMFallocateMGetXattrMListXattrMSetXattrMRemoveXattrMACLCountMReportBadMDrainMTasksMFsckMOnceMSettingsMAccessedCPutCGetCHasCGetRangeCListCDeleteCFetchCScrubCTouchCVerifyMXattrsInUseMBatchMTmpfilemethodEnd"
+const _Method_name = "MLookupMGetAttrMSetAttrMMakeMLinkMRemoveMRenameMReadDirMReadlinkMCommitMExtentsMStatFSMMapMHeartbeatMSyncMPurgeMSessionMGetLockMSetLockMFallocateMGetXattrMListXattrMSetXattrMRemoveXattrMACLCountMReportBadMDrainMTasksMFsckMOnceMSettingsMAccessedCPutCGetCHasCGetRangeCListCDeleteCFetchCScrubCTouchCVerifyMXattrsInUseMBatchMTmpfileMCancelLockmethodEnd"
 
-var _Method_index = [...]uint16{0, 7, 15, 23, 28, 33, 40, 47, 55, 64, 71, 79, 86, 90, 100, 105, 111, 119, 127, 135, 145, 154, 164, 173, 185, 194, 204, 210, 216, 221, 226, 235, 244, 248, 252, 256, 265, 270, 277, 283, 289, 295, 302, 314, 320, 328, 337}
+var _Method_index = [...]uint16{0, 7, 15, 23, 28, 33, 40, 47, 55, 64, 71, 79, 86, 90, 100, 105, 111, 119, 127, 135, 145, 154, 164, 173, 185, 194, 204, 210, 216, 221, 226, 235, 244, 248, 252, 256, 265, 270, 277, 283, 289, 295, 302, 314, 320, 328, 339, 348}
 
 func (i Method) String() string {
 	idx := int(i) - 1
