@@ -54,6 +54,7 @@ func (s *store) commit(req *wire.CommitReq) (attr wire.Attr, err error) {
 func (tx *txn) overwrite(n *inode, pieces []wire.Extent) error {
 	ino := n.Ino
 	var old []wire.Extent
+	var stored int64 // the change to n.Stored
 	to := pieces[len(pieces)-1].End()
 	err := tx.extents(ino, pieces[0].Off, func(e wire.Extent) (bool, error) {
 		if e.Off >= to {
@@ -82,7 +83,7 @@ func (tx *txn) overwrite(n *inode, pieces []wire.Extent) error {
 		e.BlockOff += uint32(lo - e.Off)
 		e.Off, e.Len = lo, uint32(hi-lo)
 		ref(e, 1)
-		n.Stored += uint64(e.Len)
+		stored += int64(e.Len)
 		return tx.putExtent(ino, e)
 	}
 	j := 0
@@ -99,7 +100,7 @@ func (tx *txn) overwrite(n *inode, pieces []wire.Extent) error {
 					return err
 				}
 				ref(e, -1)
-				n.Stored -= uint64(e.Len)
+				stored -= int64(e.Len)
 			}
 			if pieces[k].Off > pos {
 				if err := keep(e, pos, pieces[k].Off); err != nil {
@@ -119,7 +120,7 @@ func (tx *txn) overwrite(n *inode, pieces []wire.Extent) error {
 			return err
 		}
 		ref(p, 1)
-		n.Stored += uint64(p.Len)
+		stored += int64(p.Len)
 	}
 	for id, r := range refs {
 		if r.delta != 0 {
@@ -128,7 +129,7 @@ func (tx *txn) overwrite(n *inode, pieces []wire.Extent) error {
 			}
 		}
 	}
-	return nil
+	return n.addStored(stored)
 }
 
 // resolveWrites turns extents written in order into the sorted,

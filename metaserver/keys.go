@@ -40,6 +40,9 @@ var (
 	keyEpoch    = []byte("Sepoch")
 	keyCluster  = []byte("Scluster-id")
 	keyACLCount = []byte("Sacl-count") // POSIX ACLs in the namespace (acl.go)
+	// keyStoredCounted is set once every inode record carries
+	// Attr.Stored (migrate.go).
+	keyStoredCounted = []byte("Sstored-counted")
 )
 
 // u64Key is table t's key for v, with room for more bytes after it, so

@@ -63,6 +63,7 @@ func (tx *txn) punch(n *inode, from, to uint64) error {
 	if err != nil {
 		return err
 	}
+	var stored int64               // the change to n.Stored
 	refs := make(map[block.ID]int) // one update per block, not per extent: a big file has many
 	blockLen := make(map[block.ID]uint32)
 	for _, e := range cut {
@@ -71,7 +72,7 @@ func (tx *txn) punch(n *inode, from, to uint64) error {
 		}
 		refs[e.Block]--
 		blockLen[e.Block] = e.BlockLen
-		n.Stored -= uint64(e.Len)
+		stored -= int64(e.Len)
 		if e.Off < from { // keep the head
 			head := e
 			head.Len = uint32(from - e.Off)
@@ -79,7 +80,7 @@ func (tx *txn) punch(n *inode, from, to uint64) error {
 				return err
 			}
 			refs[e.Block]++
-			n.Stored += uint64(head.Len)
+			stored += int64(head.Len)
 		}
 		if e.End() > to { // keep the tail
 			tail := e
@@ -90,7 +91,7 @@ func (tx *txn) punch(n *inode, from, to uint64) error {
 				return err
 			}
 			refs[e.Block]++
-			n.Stored += uint64(tail.Len)
+			stored += int64(tail.Len)
 		}
 	}
 	for id, delta := range refs {
@@ -100,6 +101,17 @@ func (tx *txn) punch(n *inode, from, to uint64) error {
 			}
 		}
 	}
+	return n.addStored(stored)
+}
+
+// addStored changes n.Stored by delta, which a correct count never takes
+// below zero: a count gone wrong fails the operation (and fsck names it)
+// rather than wrap around to an absurd st_blocks.
+func (n *inode) addStored(delta int64) error {
+	if delta < 0 && uint64(-delta) > n.Stored {
+		return wire.Errorf(wire.CodeInternal, "inode %d stores %d bytes, and a change takes %d away", n.Ino, n.Stored, -delta)
+	}
+	n.Stored = uint64(int64(n.Stored) + delta)
 	return nil
 }
 

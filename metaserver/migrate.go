@@ -2,13 +2,11 @@ package metaserver
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/cairn-fs/cairn/internal/wire"
 	badger "github.com/dgraph-io/badger/v4"
 )
-
-// keyStoredCounted is set once every inode record carries Attr.Stored.
-var keyStoredCounted = []byte("Sstored-counted")
 
 // countBatch is how many inode records one transaction of countStored
 // rewrites.
@@ -17,7 +15,9 @@ const countBatch = 1024
 // countStored gives each inode record written before Attr.Stored existed
 // the bytes its extents hold, batch by batch, then marks the namespace
 // counted. Stopped halfway, it starts over at the next open; records
-// already rewritten are skipped.
+// already rewritten are skipped. It reads a batch and rewrites it in two
+// transactions, which is safe only because it runs before the store
+// serves anything.
 func (s *store) countStored() error {
 	var counted uint64
 	if err := s.view(func(tx *txn) error {
@@ -28,6 +28,7 @@ func (s *store) countStored() error {
 		return err
 	}
 	from, total := uint64(0), 0
+	logged := time.Now()
 	for {
 		batch, next, err := s.legacyInodes(from)
 		if err != nil {
@@ -45,12 +46,18 @@ func (s *store) countStored() error {
 				return err
 			}
 			total += len(batch)
-			s.log.Info("counting the bytes files store (a record written by an older cairn)", "inodes", total)
+			if time.Since(logged) > 5*time.Second {
+				s.log.Info("counting the bytes files store, for records an older cairn wrote", "inodes", total)
+				logged = time.Now()
+			}
 		}
 		if next == 0 {
 			break
 		}
 		from = next
+	}
+	if total > 0 {
+		s.log.Info("counted the bytes files store, for records an older cairn wrote", "inodes", total)
 	}
 	return s.update(func(tx *txn) error { return tx.putU64(keyStoredCounted, 1) })
 }

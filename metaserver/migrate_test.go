@@ -36,7 +36,7 @@ func TestCountStoredOfOlderRecords(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			b := wire.AppendString(wire.AppendU64(n.Attr.AppendStat(nil), n.Parent), n.Target)
+			b := wire.AppendString(wire.AppendU64(n.Attr.AppendWithoutStored(nil), n.Parent), n.Target)
 			if err := tx.Set(inodeKey(ino), b); err != nil {
 				return err
 			}

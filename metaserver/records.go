@@ -10,7 +10,7 @@ import (
 // inode is what an I key holds. Attr.Stored comes last, after the
 // inode's own fields: records written before it existed end before it
 // (legacyStored), and opening the store counts their extents once
-// (storedFormat in migrate.go).
+// (countStored in migrate.go).
 type inode struct {
 	wire.Attr
 	Parent uint64 // directories only: the one directory that holds it
@@ -20,14 +20,14 @@ type inode struct {
 }
 
 func (n *inode) Append(b []byte) []byte {
-	b = n.Attr.AppendStat(b)
+	b = n.Attr.AppendWithoutStored(b)
 	b = wire.AppendU64(b, n.Parent)
 	b = wire.AppendString(b, n.Target)
 	return wire.AppendU64(b, n.Stored)
 }
 
 func (n *inode) Decode(r *wire.Reader) {
-	n.Attr.DecodeStat(r)
+	n.Attr.DecodeWithoutStored(r)
 	n.Parent = r.U64()
 	n.Target = r.String()
 	if n.legacyStored = r.Len() == 0; !n.legacyStored {

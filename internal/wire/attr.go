@@ -23,18 +23,18 @@ type Attr struct {
 const attrSize = 8 + 5*4 + 8 + 3*8 + 8
 
 func (a *Attr) Append(b []byte) []byte {
-	return AppendU64(a.AppendStat(b), a.Stored)
+	return AppendU64(a.AppendWithoutStored(b), a.Stored)
 }
 
 func (a *Attr) Decode(r *Reader) {
-	a.DecodeStat(r)
+	a.DecodeWithoutStored(r)
 	a.Stored = r.U64()
 }
 
-// AppendStat appends every field but Stored. The metaserver's inode
-// records are laid out this way, with Stored after their own fields,
-// where records written before it existed simply end.
-func (a *Attr) AppendStat(b []byte) []byte {
+// AppendWithoutStored appends every field but Stored, which came later:
+// the metaserver's inode records keep Stored after their own fields,
+// where records written before it existed end.
+func (a *Attr) AppendWithoutStored(b []byte) []byte {
 	b = AppendU64(b, a.Ino)
 	b = AppendU32(b, a.Mode)
 	b = AppendU32(b, a.Uid)
@@ -47,8 +47,8 @@ func (a *Attr) AppendStat(b []byte) []byte {
 	return AppendI64(b, a.Ctime)
 }
 
-// DecodeStat reads what AppendStat wrote.
-func (a *Attr) DecodeStat(r *Reader) {
+// DecodeWithoutStored reads what AppendWithoutStored wrote.
+func (a *Attr) DecodeWithoutStored(r *Reader) {
 	a.Ino = r.U64()
 	a.Mode = r.U32()
 	a.Uid = r.U32()

@@ -19,7 +19,8 @@ import (
 // Version is the protocol version; it is part of the ALPN name so that
 // peers speaking different versions refuse each other at the handshake.
 // Version 2: a stream carries one call after another, not one call.
-// Version 3: attributes carry the bytes a file stores (Attr.Stored).
+// Version 3: attributes carry the bytes a file stores (Attr.Stored); a
+// waiting lock call has a number (LockReq.Call) that MCancelLock names.
 const Version = 3
 
 // ALPN is the TLS application protocol every cairn peer speaks.
