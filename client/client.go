@@ -61,19 +61,19 @@ type Config struct {
 
 // Client talks to one cluster.
 type Client struct {
-	cfg       Config
-	rpc       *rpc.Client
-	cache     *blockCache
-	disk      *diskCache // nil without Config.CacheDir
-	fetches   singleflight
-	fill      fillState     // background block fetches and kernel cache fills (fill.go)
-	upload    chan struct{} // semaphore: one token per block in flight
-	stop      chan struct{}
-	closing   context.Context // canceled by Close: ends background work
-	endAll    context.CancelFunc
-	wg        sync.WaitGroup // the loops and background work, which Close waits for
-	session   uint64         // this client's session in the metaserver (session.go)
-	lockWaits atomic.Uint64  // numbers waiting lock calls (lock.go)
+	cfg          Config
+	rpc          *rpc.Client
+	cache        *blockCache
+	disk         *diskCache // nil without Config.CacheDir
+	fetches      singleflight
+	fill         fillState     // background block fetches and kernel cache fills (fill.go)
+	upload       chan struct{} // semaphore: one token per block in flight
+	stop         chan struct{}
+	closing      context.Context // canceled by Close: ends background work
+	endAll       context.CancelFunc
+	wg           sync.WaitGroup // the loops and background work, which Close waits for
+	session      uint64         // this client's session in the metaserver (session.go)
+	lastLockCall atomic.Uint64  // the number of the last waiting MSetLock (lock.go)
 
 	suspects suspects // chunkservers that recently failed to connect
 	names    dirNames // every name of directories this mount made (dirnames.go)

@@ -61,8 +61,8 @@ func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (t
 		c.noteLockOwner(ino, lk.Owner)
 	}
 	req := c.lockReq(ino, lk, wait)
-	if wait {
-		req.Call = c.lockWaits.Add(1)
+	if wait && lk.Type != wire.LockUnlock {
+		req.Call = c.lastLockCall.Add(1) // an unlock never waits
 	}
 	for {
 		if err := ctx.Err(); err != nil && wait {
@@ -106,14 +106,14 @@ const cancelGrace = 5 * time.Second
 // process gets it, as on a local file system when the lock comes first),
 // or a conflict.
 func (c *Client) setLockCall(ctx context.Context, req *wire.LockReq, resp *wire.LockResp) (interrupted bool, err error) {
-	if !req.Wait {
+	if req.Call == 0 {
 		return false, c.meta(ctx, wire.MSetLock, req, resp)
 	}
 	type answer struct {
 		resp wire.LockResp
 		err  error
 	}
-	callCtx, stop := context.WithCancel(context.Background())
+	callCtx, stop := context.WithCancel(c.closing)
 	defer stop()
 	done := make(chan answer, 1)
 	go func() {
@@ -126,6 +126,12 @@ func (c *Client) setLockCall(ctx context.Context, req *wire.LockReq, resp *wire.
 		*resp = a.resp
 		return false, a.err
 	case <-ctx.Done():
+	}
+	select {
+	case a := <-done: // the answer came with the signal: no cancel needed
+		*resp = a.resp
+		return true, a.err
+	default:
 	}
 	cancelCtx, cancel := context.WithTimeout(context.Background(), cancelGrace)
 	defer cancel()

@@ -86,9 +86,13 @@ func TestLockWaitInterruptedAsGranted(t *testing.T) {
 		got := make(chan fuse.Status)
 		go func() { got <- f.SetLkw(interrupt, lock(2, unix.F_WRLCK)) }()
 		time.Sleep(time.Duration(i%20) * 50 * time.Microsecond) // the waiter may not even have asked yet
-		go f.SetLk(never, lock(1, unix.F_UNLCK))
+		unlocked := make(chan fuse.Status)
+		go func() { unlocked <- f.SetLk(never, lock(1, unix.F_UNLCK)) }()
 		close(interrupt)
 		st := <-got
+		if u := <-unlocked; u != fuse.OK {
+			t.Fatalf("round %d: unlock: %v", i, u)
+		}
 		outcomes[st]++
 		retake := f.SetLk(never, lock(1, unix.F_WRLCK))
 		switch {
