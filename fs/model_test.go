@@ -109,7 +109,8 @@ func TestModelRestart(t *testing.T) {
 }
 
 // fsck checks the namespace the sequence left: link counts, layouts,
-// the bytes each file says it stores, reference counts, every copy.
+// the bytes each file says it stores, reference counts, and that every
+// block has its copies.
 func (m *model) fsck() {
 	if r := m.c.Fsck(m.t, false); r.ProblemCount != 0 {
 		m.t.Fatalf("fsck after the sequence: %d problems: %v", r.ProblemCount, r.Problems)

@@ -58,8 +58,8 @@ func (c *Cluster) StartChunk(t testing.TB, i int) *chunkserver.Server {
 	return cs
 }
 
-// Fsck runs the metaserver's fsck (with verify, reading every copy) over
-// QUIC, as `cairn fsck` does, and fails t if the call fails.
+// Fsck runs the metaserver's fsck over QUIC, as `cairn fsck` does (with
+// verify, reading every copy), and fails t if the call fails.
 func (c *Cluster) Fsck(t testing.TB, verify bool) *wire.FsckResp {
 	t.Helper()
 	tlsConf, err := c.CA.TLSConfig()
