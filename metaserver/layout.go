@@ -16,28 +16,27 @@ func (tx *txn) putExtent(ino uint64, e wire.Extent) error {
 	return tx.put(extentKey(ino, e.Off), &extentRecord{Len: e.Len, Block: e.Block, BlockOff: e.BlockOff, BlockLen: e.BlockLen})
 }
 
-// extents calls fn for every extent of ino that may overlap [from, ∞), in
-// offset order, until fn returns false. An extent is never longer than a
-// block, so one that overlaps from starts at most block.MaxSize before it.
+// extents calls fn for every extent of ino that overlaps [from, ∞), in
+// offset order, until fn returns false.
 func (tx *txn) extents(ino, from uint64, fn func(e wire.Extent) (bool, error)) error {
-	prefix := extentPrefix(ino)
-	it := tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
-	defer it.Close()
-	seek := uint64(0)
-	if from > block.MaxSize {
-		seek = from - block.MaxSize
-	}
-	for it.Seek(extentKey(ino, seek)); it.Valid(); it.Next() {
-		var rec extentRecord
-		if err := it.Item().Value(func(b []byte) error { return wire.Unmarshal(b, &rec) }); err != nil {
+	if from > 0 {
+		e, ok, err := tx.extentBefore(ino, from)
+		if err != nil {
 			return err
 		}
-		e := wire.Extent{
-			Off: binary.BigEndian.Uint64(it.Item().Key()[len(prefix):]),
-			Len: rec.Len, Block: rec.Block, BlockOff: rec.BlockOff, BlockLen: rec.BlockLen,
+		if ok && e.End() > from {
+			if more, err := fn(e); err != nil || !more {
+				return err
+			}
 		}
-		if e.End() <= from {
-			continue
+	}
+	prefix := extentPrefix(ino)
+	it := tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Seek(extentKey(ino, from)); it.Valid(); it.Next() {
+		e, err := extentOf(it.Item(), len(prefix))
+		if err != nil {
+			return err
 		}
 		more, err := fn(e)
 		if err != nil || !more {
@@ -45,6 +44,37 @@ func (tx *txn) extents(ino, from uint64, fn func(e wire.Extent) (bool, error)) e
 		}
 	}
 	return nil
+}
+
+// extentBefore returns ino's last extent that starts before off: the one
+// extent (extents do not overlap) that may start before off and reach
+// past it. It is looked up backwards, not by walking the extents of a
+// block's length before off: Badger keeps every version of a rewritten
+// extent until its memtable is flushed, and a walk visits them all
+// (BenchmarkCommitRewrites: 1.23 ms a commit walking, 71 µs looking
+// back, with values not prefetched either).
+func (tx *txn) extentBefore(ino, off uint64) (wire.Extent, bool, error) {
+	prefix := extentPrefix(ino)
+	it := tx.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+	defer it.Close()
+	if it.Seek(extentKey(ino, off-1)); !it.Valid() {
+		return wire.Extent{}, false, nil
+	}
+	e, err := extentOf(it.Item(), len(prefix))
+	return e, err == nil, err
+}
+
+// extentOf decodes the extent an E key item holds; prefixLen is the
+// length of its inode's extent prefix.
+func extentOf(item *badger.Item, prefixLen int) (wire.Extent, error) {
+	var rec extentRecord
+	if err := item.Value(func(b []byte) error { return wire.Unmarshal(b, &rec) }); err != nil {
+		return wire.Extent{}, err
+	}
+	return wire.Extent{
+		Off: binary.BigEndian.Uint64(item.Key()[prefixLen:]),
+		Len: rec.Len, Block: rec.Block, BlockOff: rec.BlockOff, BlockLen: rec.BlockLen,
+	}, nil
 }
 
 // punch removes [from, to) from n's layout: extents inside it go, those
