@@ -65,7 +65,7 @@ func (c *Client) SetLock(ctx context.Context, ino uint64, lk Lock, wait bool) (t
 		req.Call = c.lastLockCall.Add(1) // an unlock never waits
 	}
 	for {
-		if err := ctx.Err(); err != nil && wait {
+		if err := ctx.Err(); err != nil && req.Call != 0 {
 			return false, false, err
 		}
 		var resp wire.LockResp

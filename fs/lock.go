@@ -79,9 +79,10 @@ func (f *FS) setLock(cancel <-chan struct{}, in *fuse.LkIn, wait bool) fuse.Stat
 	if lk.Type != wire.LockUnlock {
 		f.noteLockOwner(in.Fh, in.Owner)
 	}
-	// Only a waiting lock (F_SETLKW) gives way to a signal (see GetLk).
+	// Only a lock that waits (F_SETLKW, not an unlock) gives way to a
+	// signal (see GetLk).
 	lockCtx := ctx()
-	if wait {
+	if wait && lk.Type != wire.LockUnlock {
 		var stop context.CancelFunc
 		lockCtx, stop = cancelContext(cancel)
 		defer stop()
