@@ -13,20 +13,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestLockInterrupted: a lock request the kernel interrupts (a signal to
-// the caller) runs to its end unless it waits. F_SETLK and F_GETLK never
-// fail with EINTR on a local file system; stress-ng's lock stressors,
-// whose timer signals interrupt them, failed on cairn. A lock granted
-// while the caller was told EINTR would also have stayed held.
-func TestLockInterrupted(t *testing.T) {
+// unmountedLockFS starts a cluster with a file and returns the file
+// system a mount would serve (not mounted, so that a test can hand its
+// lock methods a cancel channel of its own), and lock, which makes a lock
+// request on the whole file for owner (whose pid it also is).
+func unmountedLockFS(t *testing.T) (*fs.FS, func(owner uint64, typ uint32) *fuse.LkIn) {
 	c := testcluster.Start(t, testcluster.Options{NoMount: true, Replicas: 1, Chunkservers: 1})
 	a, err := c.Client.Make(context.Background(), &wire.MakeReq{Parent: 1, Name: "f", Mode: 0o100644})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fs.NewUnmounted(c.Client, slog.New(slog.DiscardHandler))
-	interrupted := make(chan struct{})
-	close(interrupted)
 	lock := func(owner uint64, typ uint32) *fuse.LkIn {
 		return &fuse.LkIn{
 			InHeader: fuse.InHeader{NodeId: a.Ino},
@@ -34,6 +30,18 @@ func TestLockInterrupted(t *testing.T) {
 			Lk:       fuse.FileLock{Start: 0, End: 1<<63 - 1, Typ: typ, Pid: uint32(owner)},
 		}
 	}
+	return fs.NewUnmounted(c.Client, slog.New(slog.DiscardHandler)), lock
+}
+
+// TestLockInterrupted: a lock request the kernel interrupts (a signal to
+// the caller) runs to its end unless it waits. F_SETLK and F_GETLK never
+// fail with EINTR on a local file system; stress-ng's lock stressors,
+// whose timer signals interrupt them, failed on cairn. A lock granted
+// while the caller was told EINTR would also have stayed held.
+func TestLockInterrupted(t *testing.T) {
+	f, lock := unmountedLockFS(t)
+	interrupted := make(chan struct{})
+	close(interrupted)
 
 	if st := f.SetLk(interrupted, lock(1, unix.F_WRLCK)); st != fuse.OK {
 		t.Fatalf("interrupted F_SETLK on a free file: %v, want OK", st)
@@ -64,19 +72,7 @@ func TestLockInterrupted(t *testing.T) {
 // the lock taken. A wait that was dropped when interrupted left the lock
 // granted to an owner told EINTR (held until its file's close).
 func TestLockWaitInterruptedAsGranted(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{NoMount: true, Replicas: 1, Chunkservers: 1})
-	a, err := c.Client.Make(context.Background(), &wire.MakeReq{Parent: 1, Name: "f", Mode: 0o100644})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := fs.NewUnmounted(c.Client, slog.New(slog.DiscardHandler))
-	lock := func(owner uint64, typ uint32) *fuse.LkIn {
-		return &fuse.LkIn{
-			InHeader: fuse.InHeader{NodeId: a.Ino},
-			Owner:    owner,
-			Lk:       fuse.FileLock{Start: 0, End: 1<<63 - 1, Typ: typ, Pid: uint32(owner)},
-		}
-	}
+	f, lock := unmountedLockFS(t)
 	never := make(chan struct{})
 	if st := f.SetLk(never, lock(1, unix.F_WRLCK)); st != fuse.OK {
 		t.Fatalf("first lock: %v", st)
