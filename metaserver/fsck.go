@@ -139,17 +139,17 @@ func (s *Server) fsck(ctx context.Context, verify bool) (*wire.FsckResp, error) 
 		// Extents and the reference counts they imply.
 		refs := map[block.ID]uint64{}
 		lens := map[block.ID]uint32{}
+		prefixLen := len(extentPrefix(0)) // E and the inode number, before the offset
 		it = tx.NewIterator(badger.IteratorOptions{Prefix: []byte{tExtent}, PrefetchValues: true})
 		for it.Rewind(); it.Valid(); it.Next() {
 			key := it.Item().Key()
 			ino, off := binary.BigEndian.Uint64(key[1:9]), binary.BigEndian.Uint64(key[9:17])
-			var rec extentRecord
-			if err := it.Item().Value(func(b []byte) error { return wire.Unmarshal(b, &rec) }); err != nil {
+			e, err := extentOf(it.Item(), prefixLen)
+			if err != nil {
 				r.problem("extent of inode %d at %d: %v", ino, off, err)
 				continue
 			}
 			r.Extents++
-			e := wire.Extent{Off: off, Len: rec.Len, Block: rec.Block, BlockOff: rec.BlockOff, BlockLen: rec.BlockLen}
 			n := inodes[ino]
 			switch {
 			case n == nil:
